@@ -1,0 +1,42 @@
+# Resident Orders — the two commands: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+RASA_VENV := .venv-rasa
+
+.PHONY: install run test lint typecheck unit e2e clean
+
+install: $(VENV)/.installed $(RASA_VENV)/.installed
+
+# The application environment: current libraries, pinned in requirements/app.lock.txt.
+$(VENV)/.installed: pyproject.toml requirements/app.lock.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade "pip>=24"
+	$(VENV)/bin/python -m pip install --quiet -r requirements/app.lock.txt
+	$(VENV)/bin/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+# The Rasa engine environment: Rasa 3.6.21 on Python 3.11, every package pinned
+# (installed without dependency resolution; see docs/engine.md).
+$(RASA_VENV)/.installed: requirements/rasa.lock.txt
+	test -x $(RASA_VENV)/bin/python || $(PYTHON) -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/python -m pip install --quiet --upgrade "pip>=24"
+	$(RASA_VENV)/bin/python -m pip install --quiet --no-deps --ignore-requires-python -r requirements/rasa.lock.txt
+	touch $@
+
+# Sets everything up on first use, starts the stack and opens the terminal chat.
+run: install
+	$(VENV)/bin/orders chat --user me
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+test: install lint typecheck
+	$(VENV)/bin/orders train
+	$(VENV)/bin/pytest
+
+clean:
+	rm -rf $(VENV) $(RASA_VENV) models data/run

@@ -1,0 +1,110 @@
+"""The PTB Application of the resident bot: wiring, commands, life cycle."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackContext,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    ExtBot,
+    MessageHandler,
+    filters,
+)
+
+from bot import handlers
+from orders.engine_client import EngineClient
+from orders.frontdesk import FrontDesk
+from orders.i18n import t
+from orders.settings import Settings
+from services import make_engine, make_sessionmaker
+
+logger = logging.getLogger(__name__)
+
+COMMANDS = ("start", "help", "new", "status", "cancel", "lang")
+
+
+@dataclass
+class BotData:
+    """What every handler needs: the front desk and the settings."""
+
+    settings: Settings
+    frontdesk: FrontDesk | None = None
+    engine: EngineClient | None = None
+
+
+class Context(CallbackContext[ExtBot[None], dict[object, object], dict[object, object], BotData]):
+    """Handler context whose bot_data is a typed `BotData`."""
+
+
+BotApplication = Application[Any, Context, Any, Any, BotData, Any]
+
+
+async def _post_init(application: BotApplication) -> None:
+    """Opens the engine client and the database, and registers the commands."""
+    data = application.bot_data
+    settings = data.settings
+    data.engine = EngineClient(settings.rasa_url, timeout=settings.engine_timeout_s)
+    data.frontdesk = FrontDesk(
+        data.engine, make_sessionmaker(make_engine(settings.db_url)), settings
+    )
+    for language_code, language in ((None, "zh"), ("zh", "zh"), ("en", "en")):
+        await application.bot.set_my_commands(
+            [BotCommand(name, t(f"command_{name}", language)) for name in COMMANDS],
+            language_code=language_code,
+        )
+
+
+async def _post_shutdown(application: BotApplication) -> None:
+    """Closes the engine client."""
+    if application.bot_data.engine is not None:
+        await application.bot_data.engine.close()
+
+
+def build_application(settings: Settings) -> BotApplication:
+    """The resident bot, talking to the Bot API at TELEGRAM_API_BASE_URL."""
+    if settings.telegram_bot_token is None:
+        raise ValueError("TELEGRAM_BOT_TOKEN is required to build the Telegram application")
+    base = settings.telegram_api_base_url
+    context_types = ContextTypes(context=Context, bot_data=BotData)
+    application: BotApplication = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token)
+        .base_url(f"{base}/bot")
+        .base_file_url(f"{base}/file/bot")
+        .context_types(context_types)
+        .concurrent_updates(True)
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+        .build()
+    )
+    application.bot_data.settings = settings
+    private = filters.ChatType.PRIVATE
+    for name in COMMANDS:
+        application.add_handler(CommandHandler(name, handlers.command, filters=private))
+    application.add_handler(CallbackQueryHandler(handlers.button))
+    application.add_handler(MessageHandler(private & filters.LOCATION, handlers.location))
+    application.add_handler(MessageHandler(private & filters.CONTACT, handlers.contact))
+    application.add_handler(
+        MessageHandler(private & (filters.PHOTO | filters.Document.IMAGE), handlers.photo)
+    )
+    application.add_handler(MessageHandler(private & filters.TEXT, handlers.text))
+    application.add_handler(
+        MessageHandler(private & ~filters.StatusUpdate.ALL, handlers.unsupported)
+    )
+    application.add_error_handler(handlers.error)
+    return application
+
+
+def run_polling(settings: Settings) -> None:
+    """Runs the bot with long polling until interrupted."""
+    application = build_application(settings)
+    logger.info("bot.start mode=polling api=%s", settings.telegram_api_base_url)
+    application.run_polling(allowed_updates=Update.ALL_TYPES)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the services layer (run by services.db.prepare_database)."""

@@ -1,0 +1,31 @@
+"""Custom actions served by rasa-sdk (`python -m rasa_sdk --actions nlu.actions`).
+
+They run in the application's environment and call services/ for everything that
+touches tickets; every sentence they send is a response of domain.yml.
+"""
+
+from nlu.actions.language import ActionDetectLanguage
+from nlu.actions.request_form import (
+    ActionChangeField,
+    ActionNewRequest,
+    ActionStartRequest,
+    ValidateServiceRequestForm,
+)
+from nlu.actions.tickets import (
+    ActionCancelRequest,
+    ActionShowStatus,
+    ActionShowSummary,
+    ActionSubmitRequest,
+)
+
+__all__ = [
+    "ActionCancelRequest",
+    "ActionChangeField",
+    "ActionDetectLanguage",
+    "ActionNewRequest",
+    "ActionShowStatus",
+    "ActionShowSummary",
+    "ActionStartRequest",
+    "ActionSubmitRequest",
+    "ValidateServiceRequestForm",
+]

@@ -1,0 +1,197 @@
+"""The service request form: starting it, validating answers, changing one field."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import ActiveLoop, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from nlu.actions.common import CATEGORIES, clear_request
+from orders.parsing import parse_phone, parse_preferred_time
+from orders.settings import get_settings
+
+MAX_DESCRIPTION = 10_000
+MAX_ADDRESS = 500
+CHANGEABLE = ("description", "address", "preferred_time", "phone", "photo")
+# Slots that belong together: changing the key clears them all.
+_LINKED = {
+    "address": ("address", "latitude", "longitude"),
+    "preferred_time": ("preferred_time", "preferred_time_iso"),
+}
+
+Events = list[dict[str, Any]]
+Domain = dict[str, Any]
+
+
+def _typed_text_before_payload(tracker: Tracker) -> str | None:
+    """The need in the resident's words for this request.
+
+    A typed request is its own description. A category button pressed after an
+    unclear message (the clarifying question) takes that message as description.
+    """
+    user_events = [event for event in tracker.events if event.get("event") == "user"]
+    if not user_events:
+        return None
+    latest = str(user_events[-1].get("text") or "")
+    if latest and not latest.startswith("/"):
+        return latest
+    if len(user_events) > 1:
+        previous = str(user_events[-2].get("text") or "")
+        if previous and not previous.startswith("/"):
+            return previous
+    return None
+
+
+class ActionStartRequest(Action):
+    """Starts a request: its category from the intent, its description from the message."""
+
+    def name(self) -> str:
+        return "action_start_request"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> Events:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if intent not in CATEGORIES:
+            return []
+        description = _typed_text_before_payload(tracker)
+        if description is not None and len(description.strip()) > MAX_DESCRIPTION:
+            description = None
+        return [
+            SlotSet("category", intent),
+            SlotSet("description", description.strip() if description else None),
+            SlotSet("request_id", uuid.uuid4().hex),
+            SlotSet("awaiting_confirmation", False),
+        ]
+
+
+class ActionNewRequest(Action):
+    """Drops the request being filled in and asks for the new need."""
+
+    def name(self) -> str:
+        return "action_new_request"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> Events:
+        dispatcher.utter_message(response="utter_ask_need")
+        return [ActiveLoop(None), SlotSet("requested_slot", None), *clear_request()]
+
+
+class ActionChangeField(Action):
+    """Clears one answer so that the form asks for that one only."""
+
+    def name(self) -> str:
+        return "action_change_field"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> Events:
+        field = next(tracker.get_latest_entity_values("field"), None)
+        events: Events = [SlotSet("awaiting_confirmation", False), SlotSet("field_to_change", None)]
+        if field in CHANGEABLE:
+            events += [SlotSet(name, None) for name in _LINKED.get(field, (field,))]
+        return events
+
+
+def _is_payload(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("/")
+
+
+class ValidateServiceRequestForm(FormValidationAction):
+    """Checks each answer of the service request form; a bad answer is asked again."""
+
+    def name(self) -> str:
+        return "validate_service_request_form"
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: Domain,
+    ) -> list[str]:
+        slots = [name for name in domain_slots if name not in ("latitude", "longitude")]
+        if tracker.get_slot("latitude") is not None and tracker.get_slot("longitude") is not None:
+            slots.remove("address")
+        return slots
+
+    async def validate_description(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> dict[str, Any]:
+        text = value.strip() if isinstance(value, str) else ""
+        if _is_payload(text):
+            return {"description": None}
+        if not text or len(text) > MAX_DESCRIPTION:
+            dispatcher.utter_message(response="utter_invalid_description")
+            return {"description": None}
+        return {"description": text}
+
+    async def validate_address(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> dict[str, Any]:
+        text = value.strip() if isinstance(value, str) else ""
+        if _is_payload(text):
+            return {"address": None}
+        if not 2 <= len(text) <= MAX_ADDRESS:
+            dispatcher.utter_message(response="utter_invalid_address")
+            return {"address": None}
+        return {"address": text}
+
+    async def validate_latitude(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> dict[str, Any]:
+        return {"latitude": _coordinate(value, 90.0)}
+
+    async def validate_longitude(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> dict[str, Any]:
+        return {"longitude": _coordinate(value, 180.0)}
+
+    async def validate_preferred_time(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> dict[str, Any]:
+        text = value.strip() if isinstance(value, str) else ""
+        if _is_payload(text):
+            return {"preferred_time": None}
+        if not text or len(text) > 200:
+            dispatcher.utter_message(response="utter_invalid_time")
+            return {"preferred_time": None}
+        settings = get_settings()
+        window = parse_preferred_time(text, now=datetime.now(UTC), timezone=settings.timezone)
+        understood = f"{window.start.isoformat()}|{window.end.isoformat()}" if window else None
+        return {"preferred_time": text, "preferred_time_iso": understood}
+
+    async def validate_phone(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> dict[str, Any]:
+        text = value.strip() if isinstance(value, str) else ""
+        if _is_payload(text) and not text.startswith("/share_contact"):
+            return {"phone": None}
+        phone = parse_phone(text)
+        if phone is None:
+            dispatcher.utter_message(response="utter_invalid_phone", phone_input=text[:40])
+            return {"phone": None}
+        return {"phone": phone}
+
+    async def validate_photo(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> dict[str, Any]:
+        shared = next(tracker.get_latest_entity_values("photo_ref"), None)
+        if value == "skipped" or (shared is not None and value == shared):
+            return {"photo": value}
+        if not _is_payload(value):
+            dispatcher.utter_message(response="utter_photo_hint")
+        return {"photo": None}
+
+
+def _coordinate(value: Any, limit: float) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if -limit <= number <= limit else None

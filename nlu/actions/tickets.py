@@ -1,0 +1,190 @@
+"""Summary, submission, status and cancellation: the actions that touch tickets."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.exc import SQLAlchemyError
+
+from nlu.actions.common import (
+    clear_request,
+    current_resident,
+    language,
+    transaction,
+)
+from orders.i18n import status_name, t
+from orders.render import cancel_buttons, category_name, local_time, ticket_lines
+from orders.settings import get_settings
+from services import file_ticket, list_resident_tickets
+from services.categories import list_categories
+
+logger = logging.getLogger(__name__)
+
+Events = list[dict[str, Any]]
+Domain = dict[str, Any]
+SUMMARY_DESCRIPTION_CHARS = 500
+
+
+def _window(value: Any) -> tuple[datetime, datetime] | None:
+    if not isinstance(value, str) or "|" not in value:
+        return None
+    start, end = value.split("|", 1)
+    try:
+        return datetime.fromisoformat(start), datetime.fromisoformat(end)
+    except ValueError:
+        return None
+
+
+class ActionShowSummary(Action):
+    """Shows every answer with submit / change / cancel buttons."""
+
+    def name(self) -> str:
+        return "action_show_summary"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> Events:
+        lang = language(tracker)
+        timezone = get_settings().timezone
+        async with transaction() as session:
+            categories = await list_categories(session)
+        description = str(tracker.get_slot("description") or "")
+        if len(description) > SUMMARY_DESCRIPTION_CHARS:
+            description = description[:SUMMARY_DESCRIPTION_CHARS] + "…"
+        latitude, longitude = tracker.get_slot("latitude"), tracker.get_slot("longitude")
+        address = tracker.get_slot("address")
+        if address:
+            address_display = str(address)
+        elif latitude is not None and longitude is not None:
+            address_display = t("location_label", lang, latitude=latitude, longitude=longitude)
+        else:
+            address_display = "-"
+        time_text = str(tracker.get_slot("preferred_time") or "-")
+        window = _window(tracker.get_slot("preferred_time_iso"))
+        if window:
+            when = f"{local_time(window[0], timezone)}–{window[1].strftime('%H:%M')}"
+            time_display = t("time_understood", lang, text=time_text, when=when)
+        else:
+            time_display = t("time_any", lang, text=time_text)
+        photo = tracker.get_slot("photo")
+        photo_display = t("photo_attached" if photo and photo != "skipped" else "photo_none", lang)
+        dispatcher.utter_message(
+            response="utter_summary",
+            category_name=category_name(categories, tracker.get_slot("category"), lang),
+            description=description,
+            address_display=address_display,
+            time_display=time_display,
+            phone=tracker.get_slot("phone") or "-",
+            photo_display=photo_display,
+        )
+        return [SlotSet("awaiting_confirmation", True)]
+
+
+class ActionSubmitRequest(Action):
+    """Files the ticket (once, however often submit is pressed) and gives its number."""
+
+    def name(self) -> str:
+        return "action_submit_request"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> Events:
+        slots = tracker.slots
+        has_place = slots.get("address") or slots.get("latitude") is not None
+        if not (
+            slots.get("category")
+            and slots.get("request_id")
+            and slots.get("description")
+            and has_place
+            and slots.get("phone")
+        ):
+            dispatcher.utter_message(response="utter_nothing_to_submit")
+            return []
+        lang = language(tracker)
+        window = _window(slots.get("preferred_time_iso"))
+        photo = slots.get("photo")
+        try:
+            async with transaction() as session:
+                resident = await current_resident(session, tracker)
+                ticket = await file_ticket(
+                    session,
+                    resident=resident,
+                    category_code=str(slots["category"]),
+                    description=str(slots["description"]),
+                    address=slots.get("address"),
+                    latitude=slots.get("latitude"),
+                    longitude=slots.get("longitude"),
+                    preferred_time_text=slots.get("preferred_time"),
+                    preferred_time_at=window[0] if window else None,
+                    phone=str(slots["phone"]),
+                    photo_path=photo if photo and photo != "skipped" else None,
+                    language=lang,
+                    idempotency_key=f"{tracker.sender_id}:{slots['request_id']}",
+                )
+                number, status = ticket.number, ticket.status
+        except SQLAlchemyError:
+            logger.exception("ticket.submit_failed sender=%s", tracker.sender_id)
+            dispatcher.utter_message(response="utter_submit_failed")
+            return []
+        logger.info("ticket.filed ticket=%s channel=%s", number, resident.channel)
+        dispatcher.utter_message(
+            response="utter_ticket_filed",
+            ticket_number=number,
+            status_name=status_name(status, lang),
+        )
+        return [*clear_request(), SlotSet("ticket_number", number)]
+
+
+class ActionShowStatus(Action):
+    """Lists the resident's latest tickets and their statuses."""
+
+    def name(self) -> str:
+        return "action_show_status"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> Events:
+        lang = language(tracker)
+        async with transaction() as session:
+            resident = await current_resident(session, tracker)
+            tickets = await list_resident_tickets(session, resident)
+            categories = await list_categories(session)
+        if not tickets:
+            dispatcher.utter_message(response="utter_no_tickets")
+            return []
+        lines = ticket_lines(tickets, categories, lang, get_settings().timezone)
+        dispatcher.utter_message(response="utter_status", ticket_lines=lines)
+        return []
+
+
+class ActionCancelRequest(Action):
+    """Drops the request being filled in, or offers to cancel an open ticket."""
+
+    def name(self) -> str:
+        return "action_cancel_request"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> Events:
+        in_progress = tracker.active_loop_name or tracker.get_slot("request_id")
+        if in_progress:
+            dispatcher.utter_message(response="utter_request_abandoned")
+            return [ActiveLoop(None), SlotSet("requested_slot", None), *clear_request()]
+        lang = language(tracker)
+        async with transaction() as session:
+            resident = await current_resident(session, tracker)
+            tickets = await list_resident_tickets(session, resident)
+        buttons = cancel_buttons(tickets, lang)
+        if not buttons:
+            dispatcher.utter_message(response="utter_nothing_to_cancel")
+            return []
+        dispatcher.utter_message(
+            response="utter_cancel_which",
+            buttons=[{"title": title, "payload": payload} for title, payload in buttons],
+        )
+        return []

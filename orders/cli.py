@@ -1,0 +1,109 @@
+"""`orders`: the command line of Resident Orders."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from orders.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(
+    help="Resident Orders: residents order community services in chat.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@app.command()
+def up(
+    no_bot: Annotated[bool, typer.Option("--no-bot", help="Leave the Telegram front off.")] = False,
+) -> None:
+    """Start every process (engine, actions, Telegram bot) in the foreground."""
+    from orders.supervisor import run_foreground
+
+    raise typer.Exit(run_foreground(_settings(), with_bot=not no_bot))
+
+
+@app.command()
+def bot() -> None:
+    """Run the Telegram front alone (long polling); `orders up` runs it for you."""
+    settings = _settings()
+    if not settings.telegram_bot_token:
+        typer.echo(
+            "TELEGRAM_BOT_TOKEN is not set: get a token from @BotFather and export it.", err=True
+        )
+        raise typer.Exit(2)
+    _logging()
+    from bot.app import run_polling
+
+    run_polling(settings)
+
+
+@app.command()
+def chat(user: Annotated[str, typer.Option("--user", help="Terminal resident id.")] = "me") -> None:
+    """Chat as a resident in the terminal (starts the engine if none is running)."""
+    from orders.i18n import t
+    from orders.supervisor import running_stack
+    from orders.terminal import chat as run_chat
+
+    settings = _settings()
+    typer.echo(t("chat_starting", "zh") + " / " + t("chat_starting", "en"), err=True)
+    with running_stack(settings, with_bot=True, log=settings.data_dir / "logs" / "stack.log"):
+        asyncio.run(run_chat(settings, user, sys.stdin, sys.stdout))
+
+
+@app.command()
+def classify() -> None:
+    """Classify one message per stdin line; print one JSON object per line."""
+    from orders.supervisor import running_stack
+    from orders.terminal import classify as run_classify
+
+    settings = _settings()
+    with running_stack(settings, with_bot=False, log=settings.data_dir / "logs" / "stack.log"):
+        asyncio.run(run_classify(settings))
+
+
+@app.command()
+def train() -> None:
+    """Train the Rasa model if the training data changed (cached by content hash)."""
+    from orders.engine import ensure_model
+
+    typer.echo(str(ensure_model(_settings())))
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database to the latest schema."""
+    from services import prepare_database
+
+    asyncio.run(prepare_database(_settings().db_url))
+
+
+def main() -> None:
+    """Entry point of the `orders` script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""What every resident-facing front does with a message, whatever the channel.
+
+The Telegram bot and the terminal chat (and later the web chat) turn their input
+into calls here and render the `Reply` objects they get back. Free text goes to
+the engine; buttons that need no understanding (cancel a ticket, pick a
+language) and /status go straight to the services.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from orders.engine_client import EngineClient, EngineUnavailable, payload
+from orders.i18n import LANGUAGES, resolve_language, status_name, t
+from orders.render import ticket_lines
+from orders.settings import Settings
+from services import (
+    IllegalTransition,
+    NotYourTicket,
+    Resident,
+    TicketNotFound,
+    cancel_ticket,
+    get_or_create_resident,
+    list_resident_tickets,
+    set_resident_language,
+)
+from services.categories import list_categories
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 10_000
+
+# Commands every front offers, and the engine payload each one stands for.
+COMMAND_PAYLOADS = {
+    "start": "/greet",
+    "help": "/help",
+    "new": "/new_request",
+    "cancel": "/cancel_request",
+}
+
+
+@dataclass(frozen=True)
+class Button:
+    """An inline button: what it says and what pressing it sends back."""
+
+    title: str
+    payload: str
+
+
+@dataclass
+class Reply:
+    """One message to show the resident."""
+
+    text: str
+    buttons: list[Button] = field(default_factory=list)
+    # A reply keyboard (Telegram's contact/location buttons): rows of button dicts.
+    keyboard: list[list[dict[str, Any]]] | None = None
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who wrote: the channel, their id in it, and what the client tells about them."""
+
+    channel: str
+    external_id: str
+    display_name: str | None = None
+    client_language: str | None = None
+
+    @property
+    def conversation_id(self) -> str:
+        return f"{self.channel}:{self.external_id}"
+
+
+def replies_from_engine(messages: list[dict[str, Any]]) -> list[Reply]:
+    """Turn the engine's REST replies into channel-neutral replies."""
+    replies: list[Reply] = []
+    for message in messages:
+        buttons = [
+            Button(str(b.get("title", "")), str(b.get("payload", "")))
+            for b in message.get("buttons") or []
+            if isinstance(b, dict)
+        ]
+        custom = message.get("custom")
+        if isinstance(custom, dict) and custom.get("text"):
+            keyboard = custom.get("reply_keyboard")
+            replies.append(
+                Reply(
+                    str(custom["text"]), keyboard=keyboard if isinstance(keyboard, list) else None
+                )
+            )
+        if message.get("text"):
+            replies.append(Reply(str(message["text"]), buttons=buttons))
+    return replies
+
+
+class FrontDesk:
+    """Handles a resident's input for any channel and returns the replies to show."""
+
+    def __init__(
+        self,
+        engine: EngineClient,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+    ) -> None:
+        self._engine = engine
+        self._sessionmaker = sessionmaker
+        self._settings = settings
+
+    async def _resident(self, sender: Sender, text: str | None) -> tuple[Resident, str]:
+        """The resident and the language to answer them in (remembered when it changes)."""
+        async with self._sessionmaker() as session, session.begin():
+            resident = await get_or_create_resident(
+                session,
+                channel=sender.channel,
+                external_id=sender.external_id,
+                display_name=sender.display_name,
+            )
+            language = resolve_language(
+                choice=resident.language_choice,
+                text=text,
+                previous=resident.language,
+                client_code=sender.client_language,
+            )
+            if resident.language != language:
+                await set_resident_language(session, resident, language=language)
+        return resident, language
+
+    async def language_of(self, sender: Sender) -> str:
+        """The language this resident is answered in."""
+        return (await self._resident(sender, None))[1]
+
+    async def text(self, sender: Sender, text: str) -> list[Reply]:
+        """A message the resident typed."""
+        text = text.strip()
+        _, language = await self._resident(sender, text)
+        if not text:
+            return [Reply(t("empty_message", language))]
+        if len(text) > MAX_MESSAGE_CHARS:
+            text = text[:MAX_MESSAGE_CHARS]
+        if text.startswith("/"):
+            # Residents cannot forge button payloads: a typed slash is just text.
+            text = text.lstrip("/").strip() or text
+        return await self._to_engine(sender, text, language)
+
+    async def command(self, sender: Sender, name: str) -> list[Reply]:
+        """A slash command such as /start, /help, /new, /cancel, /status, /lang."""
+        if name == "status":
+            return await self.status(sender)
+        if name == "lang":
+            return await self.language_menu(sender)
+        _, language = await self._resident(sender, None)
+        return await self._to_engine(sender, COMMAND_PAYLOADS.get(name, "/help"), language)
+
+    async def press(self, sender: Sender, data: str) -> list[Reply]:
+        """A button the resident pressed (its payload)."""
+        if data.startswith("lang:"):
+            return await self.set_language(sender, data.removeprefix("lang:"))
+        if data.startswith("t:cancel:"):
+            return await self.cancel_ticket(sender, data.removeprefix("t:cancel:"))
+        _, language = await self._resident(sender, None)
+        if not data.startswith("/"):
+            return [Reply(t("button_expired", language))]
+        return await self._to_engine(sender, data, language)
+
+    async def share(self, sender: Sender, intent: str, **entities: Any) -> list[Reply]:
+        """A location pin, a contact or a photo, passed to the engine as a payload."""
+        _, language = await self._resident(sender, None)
+        return await self._to_engine(sender, payload(intent, **entities), language)
+
+    async def notice(self, sender: Sender, key: str, **values: Any) -> list[Reply]:
+        """A catalogue message in the resident's language (e.g. unsupported media)."""
+        _, language = await self._resident(sender, None)
+        return [Reply(t(key, language, **values))]
+
+    async def status(self, sender: Sender) -> list[Reply]:
+        """The resident's tickets and their statuses, straight from the services."""
+        async with self._sessionmaker() as session, session.begin():
+            resident, language = await self._resident_in(session, sender)
+            tickets = await list_resident_tickets(session, resident)
+            categories = await list_categories(session)
+        if not tickets:
+            return [Reply(t("no_tickets", language))]
+        lines = ticket_lines(tickets, categories, language, self._settings.timezone)
+        return [Reply(t("status_header", language) + "\n" + lines)]
+
+    async def language_menu(self, sender: Sender) -> list[Reply]:
+        """Buttons to choose the reply language."""
+        _, language = await self._resident(sender, None)
+        return [
+            Reply(
+                t("choose_language", language),
+                buttons=[Button("中文", "lang:zh"), Button("English", "lang:en")],
+            )
+        ]
+
+    async def set_language(self, sender: Sender, choice: str) -> list[Reply]:
+        """Remember the resident's language choice."""
+        if choice not in LANGUAGES:
+            choice = "zh"
+        async with self._sessionmaker() as session, session.begin():
+            resident, _ = await self._resident_in(session, sender)
+            await set_resident_language(session, resident, language=choice, choice=choice)
+        return [Reply(t("language_set", choice))]
+
+    async def cancel_ticket(self, sender: Sender, number: str) -> list[Reply]:
+        """Cancel one of the resident's tickets from its button."""
+        async with self._sessionmaker() as session, session.begin():
+            resident, language = await self._resident_in(session, sender)
+            try:
+                ticket = await cancel_ticket(session, number=number, resident=resident)
+            except (TicketNotFound, NotYourTicket):
+                return [Reply(t("ticket_not_found", language, number=number))]
+            except IllegalTransition as exc:
+                current = status_name(str(exc.current), language)
+                return [Reply(t("ticket_not_cancellable", language, number=number, status=current))]
+        logger.info("ticket.cancelled ticket=%s channel=%s", ticket.number, sender.channel)
+        return [Reply(t("ticket_cancelled", language, number=number))]
+
+    async def _resident_in(self, session: AsyncSession, sender: Sender) -> tuple[Resident, str]:
+        resident = await get_or_create_resident(
+            session, channel=sender.channel, external_id=sender.external_id
+        )
+        language = resolve_language(
+            choice=resident.language_choice,
+            text=None,
+            previous=resident.language,
+            client_code=sender.client_language,
+        )
+        return resident, language
+
+    async def _to_engine(self, sender: Sender, text: str, language: str) -> list[Reply]:
+        metadata = {
+            "language": language,
+            "channel": sender.channel,
+            "display_name": sender.display_name,
+        }
+        try:
+            messages = await self._engine.send(sender.conversation_id, text, metadata)
+        except EngineUnavailable as exc:
+            logger.warning("engine.unavailable channel=%s error=%s", sender.channel, exc)
+            return [Reply(t("engine_unavailable", language))]
+        return replies_from_engine(messages)

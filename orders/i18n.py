@@ -1,0 +1,70 @@
+"""The message catalogue (zh/en) and the rule that picks a resident's language."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+LANGUAGES = ("zh", "en")
+DEFAULT_LANGUAGE = "zh"
+_CATALOGUE = Path(__file__).with_name("messages.yml")
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+@lru_cache(maxsize=1)
+def _catalogue() -> dict[str, Any]:
+    with _CATALOGUE.open(encoding="utf-8") as handle:
+        data: dict[str, Any] = yaml.safe_load(handle)
+    return data
+
+
+def t(key: str, language: str, **values: Any) -> str:
+    """The catalogue sentence `key` in `language`, with `values` filled in."""
+    entry = _catalogue()[key]
+    text: str = entry.get(language) or entry[DEFAULT_LANGUAGE]
+    return text.format(**values) if values else text
+
+
+def status_name(status: str, language: str) -> str:
+    """A ticket status as the resident reads it."""
+    names: dict[str, dict[str, str]] = _catalogue()["status"]
+    entry = names.get(status)
+    return entry.get(language, entry[DEFAULT_LANGUAGE]) if entry else status
+
+
+def normalise_language(code: str | None) -> str | None:
+    """Map a client language tag such as 'zh-hans' or 'en-GB' to zh/en, else None."""
+    if not code:
+        return None
+    base = code.lower().split("-")[0].split("_")[0]
+    return base if base in LANGUAGES else None
+
+
+def script_language(text: str | None) -> str | None:
+    """zh if the text has Han characters, en if it has Latin words, else None."""
+    if not text or text.startswith("/"):
+        return None
+    if _HAN.search(text):
+        return "zh"
+    if _LATIN_WORD.search(text):
+        return "en"
+    return None
+
+
+def resolve_language(
+    *, choice: str | None, text: str | None, previous: str | None, client_code: str | None
+) -> str:
+    """The reply language: explicit choice, else the message's script, else what was
+    used before, else the client's language setting, else Chinese."""
+    return (
+        normalise_language(choice)
+        or script_language(text)
+        or normalise_language(previous)
+        or normalise_language(client_code)
+        or DEFAULT_LANGUAGE
+    )

@@ -1,0 +1,54 @@
+"""Turning tickets into the sentences residents read (catalogue-driven, zh/en)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from orders.i18n import status_name, t
+from services.models import Category, Ticket
+
+CANCELLABLE = frozenset({"submitted", "published", "claimed", "in_progress", "reopened"})
+
+
+def category_name(categories: Mapping[str, Category], code: str | None, language: str) -> str:
+    """A category's name in the reader's language (its code if unknown)."""
+    category = categories.get(code or "")
+    if category is None:
+        return code or "-"
+    return category.name_en if language == "en" else category.name_zh
+
+
+def local_time(moment: datetime, timezone: str) -> str:
+    """A short local date and time, e.g. 11-22 18:30."""
+    return moment.astimezone(ZoneInfo(timezone)).strftime("%m-%d %H:%M")
+
+
+def ticket_lines(
+    tickets: Sequence[Ticket],
+    categories: Mapping[str, Category],
+    language: str,
+    timezone: str,
+) -> str:
+    """One line per ticket: number, category, status, filed at."""
+    return "\n".join(
+        t(
+            "status_line",
+            language,
+            number=ticket.number,
+            category=category_name(categories, ticket.category_code, language),
+            status=status_name(ticket.status, language),
+            created=local_time(ticket.created_at, timezone),
+        )
+        for ticket in tickets
+    )
+
+
+def cancel_buttons(tickets: Sequence[Ticket], language: str) -> list[tuple[str, str]]:
+    """(title, callback data) of a cancel button for each ticket that can be cancelled."""
+    return [
+        (t("cancel_button", language, number=ticket.number), f"t:cancel:{ticket.number}")
+        for ticket in tickets
+        if ticket.status in CANCELLABLE
+    ]

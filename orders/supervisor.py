@@ -1,0 +1,113 @@
+"""Starting the stack: migrate, train if needed, then run every process under one
+supervisor (honcho) in the foreground, or in the background for `orders chat`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from honcho.manager import Manager
+from honcho.printer import Printer
+
+from orders import PROJECT_ROOT
+from orders.engine import actions_command, actions_env, engine_env, ensure_model, rasa_command
+from orders.settings import Settings
+from services import prepare_database
+
+READY_TIMEOUT_S = 900.0
+
+
+def prepare(settings: Settings) -> Path:
+    """Migrate the database (once, under a lock) and make sure a model exists."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    asyncio.run(prepare_database(settings.db_url))
+    return ensure_model(settings)
+
+
+def run_foreground(settings: Settings, *, with_bot: bool = True) -> int:
+    """Run rasa, actions and (with a token) the bot until one stops or Ctrl-C."""
+    model = prepare(settings)
+    manager = Manager(Printer(sys.stdout, colour=sys.stdout.isatty()))
+    manager.add_process(
+        "rasa", shlex.join(rasa_command(settings, model)), env=engine_env(), cwd=str(PROJECT_ROOT)
+    )
+    manager.add_process(
+        "actions",
+        shlex.join(actions_command(settings)),
+        env=actions_env(settings),
+        cwd=str(PROJECT_ROOT),
+    )
+    if with_bot and settings.telegram_bot_token:
+        bot = [sys.executable, "-m", "orders.cli", "bot"]
+        manager.add_process("bot", shlex.join(bot), env=dict(os.environ), cwd=str(PROJECT_ROOT))
+    elif with_bot:
+        print(
+            "TELEGRAM_BOT_TOKEN is not set, so the Telegram front is off; the engine and "
+            "actions run. Talk to the bot in a terminal with: .venv/bin/orders chat --user me",
+            flush=True,
+        )
+    manager.loop()
+    return int(manager.returncode or 0)
+
+
+def stack_ready(settings: Settings) -> bool:
+    """Whether the engine (with a model) and the action server both answer."""
+    try:
+        status = httpx.get(f"{settings.rasa_url}/status", timeout=2.0)
+        health = httpx.get(settings.actions_url.replace("/webhook", "/health"), timeout=2.0)
+    except httpx.HTTPError:
+        return False
+    return (
+        status.status_code == 200
+        and bool(status.json().get("model_file"))
+        and (health.status_code == 200)
+    )
+
+
+@contextmanager
+def running_stack(settings: Settings, *, with_bot: bool, log: Path) -> Iterator[None]:
+    """Use the running stack, or start one in the background and stop it afterwards."""
+    if stack_ready(settings):
+        yield
+        return
+    log.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "orders.cli", "up"] + ([] if with_bot else ["--no-bot"])
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not stack_ready(settings):
+            if process.poll() is not None:
+                raise RuntimeError(f"The stack stopped while starting; see {log}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"The stack did not become ready; see {log}")
+            time.sleep(0.5)
+        yield
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -1,0 +1,154 @@
+"""The terminal chat and the classifier: two fronts on the same engine."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sys
+import uuid
+from pathlib import Path
+from typing import Any, TextIO
+
+from orders.engine_client import EngineClient
+from orders.frontdesk import Button, FrontDesk, Reply, Sender
+from orders.i18n import t
+from orders.settings import Settings
+from services import make_engine, make_sessionmaker
+
+CATEGORY_CODES = frozenset(
+    "repair elder_care legal_aid mediation medical counselling childcare disability "
+    "housekeeping property policy".split()
+)
+COMMANDS = frozenset({"start", "help", "new", "status", "cancel", "lang"})
+
+
+def render(replies: list[Reply], out: TextIO) -> list[Button]:
+    """Print replies; buttons get numbers. Returns the buttons a number can pick."""
+    numbered: list[Button] = []
+    for reply in replies:
+        out.write(f"bot> {reply.text}\n")
+        for button in reply.buttons:
+            numbered.append(button)
+            out.write(f"     [{len(numbered)}] {button.title}\n")
+    out.flush()
+    return numbered
+
+
+async def chat(settings: Settings, user: str, stdin: TextIO, out: TextIO) -> None:
+    """A resident conversation in the terminal, one line in, replies out."""
+    engine = EngineClient(settings.rasa_url, timeout=settings.engine_timeout_s)
+    db = make_engine(settings.db_url)
+    desk = FrontDesk(engine, make_sessionmaker(db), settings)
+    sender = Sender(channel="cli", external_id=user, client_language=_locale_language())
+    language = await desk.language_of(sender)
+    out.write(t("chat_intro", language, user=user) + "\n")
+    buttons: list[Button] = []
+    try:
+        while True:
+            out.write("you> ")
+            out.flush()
+            line = await asyncio.to_thread(stdin.readline)
+            if not line:
+                break
+            line = line.rstrip("\n")
+            if line.strip() in ("/quit", "/exit"):
+                break
+            replies = await _handle(desk, sender, settings, line, buttons)
+            buttons = render(replies, out) or buttons
+    finally:
+        await engine.close()
+        await db.dispose()
+    out.write(t("chat_bye", await _language(desk, sender)) + "\n")
+
+
+async def _language(desk: FrontDesk, sender: Sender) -> str:
+    try:
+        return await desk.language_of(sender)
+    except Exception:  # the database may already be closed on exit
+        return "zh"
+
+
+async def _handle(
+    desk: FrontDesk, sender: Sender, settings: Settings, line: str, buttons: list[Button]
+) -> list[Reply]:
+    stripped = line.strip()
+    if stripped.isdigit() and buttons and 1 <= int(stripped) <= len(buttons):
+        return await desk.press(sender, buttons[int(stripped) - 1].payload)
+    word, _, rest = stripped.partition(" ")
+    if word == "/location":
+        try:
+            latitude, longitude = (float(x) for x in rest.split()[:2])
+        except ValueError:
+            return await desk.notice(sender, "unsupported_media")
+        return await desk.share(sender, "share_location", latitude=latitude, longitude=longitude)
+    if word == "/photo":
+        return await _photo(desk, sender, settings, rest.strip())
+    if word.startswith("/") and word[1:] in COMMANDS:
+        return await desk.command(sender, word[1:])
+    return await desk.text(sender, line)
+
+
+async def _photo(desk: FrontDesk, sender: Sender, settings: Settings, given: str) -> list[Reply]:
+    stored = await asyncio.to_thread(_store_photo, settings, given)
+    if stored == "photo_too_large":
+        limit_mb = settings.max_photo_bytes // (1024 * 1024)
+        return await desk.notice(sender, stored, limit_mb=limit_mb)
+    if stored == "photo_failed":
+        return await desk.notice(sender, stored)
+    return await desk.share(sender, "share_photo", photo_ref=stored)
+
+
+def _store_photo(settings: Settings, given: str) -> str:
+    """Copy a photo into the data folder; its stored name, or the catalogue key of the error."""
+    path = Path(given).expanduser()
+    if not path.is_file():
+        return "photo_failed"
+    if path.stat().st_size > settings.max_photo_bytes:
+        return "photo_too_large"
+    settings.photos_dir.mkdir(parents=True, exist_ok=True)
+    name = f"{uuid.uuid4().hex}{path.suffix.lower() or '.jpg'}"
+    shutil.copyfile(path, settings.photos_dir / name)
+    return name
+
+
+def _locale_language() -> str | None:
+    for variable in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(variable)
+        if value and value not in ("C", "C.UTF-8", "POSIX"):
+            return value.split(".")[0]
+    return None
+
+
+def classification(text: str, parsed: dict[str, Any]) -> dict[str, Any]:
+    """The contract line of `orders classify` for one parsed message."""
+    ranking = [
+        item
+        for item in parsed.get("intent_ranking") or []
+        if item.get("name") and item.get("name") != "nlu_fallback"
+    ]
+    top = ranking[0] if ranking else (parsed.get("intent") or {})
+    name = top.get("name") or "out_of_scope"
+    confidence = float(top.get("confidence") or 0.0)
+    category = name if name in CATEGORY_CODES else None
+    return {
+        "text": text,
+        "label": category or name,
+        "intent": "request_service" if category else name,
+        "category": category,
+        "confidence": round(confidence, 4),
+    }
+
+
+async def classify(settings: Settings, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> None:
+    """One JSON object per input line, from the production model on the running engine."""
+    engine = EngineClient(settings.rasa_url, timeout=settings.engine_timeout_s)
+    try:
+        for line in stdin:
+            text = line.rstrip("\n")
+            parsed = await engine.parse(text) if text.strip() else {}
+            out.write(json.dumps(classification(text, parsed), ensure_ascii=False) + "\n")
+            out.flush()
+    finally:
+        await engine.close()

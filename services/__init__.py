@@ -1,0 +1,67 @@
+"""The domain of Resident Orders: tickets, lifecycle, reference data, storage."""
+
+from __future__ import annotations
+
+from services.db import make_engine, make_sessionmaker, prepare_database
+from services.errors import (
+    IllegalTransition,
+    NotYourTicket,
+    ServiceError,
+    TicketNotFound,
+    UnknownCategory,
+)
+from services.lifecycle import ALLOWED, TicketStatus, check_transition
+from services.models import (
+    Base,
+    Category,
+    Community,
+    Organisation,
+    Resident,
+    Ticket,
+    TicketEvent,
+    TicketNumberSequence,
+    UTCDateTime,
+)
+from services.reference import load_reference_data
+from services.tickets import (
+    cancel_ticket,
+    file_ticket,
+    get_or_create_resident,
+    get_ticket,
+    list_resident_tickets,
+    next_ticket_number,
+    set_resident_language,
+    transition,
+)
+
+__all__ = [
+    "ALLOWED",
+    "Base",
+    "Category",
+    "Community",
+    "IllegalTransition",
+    "NotYourTicket",
+    "Organisation",
+    "Resident",
+    "ServiceError",
+    "Ticket",
+    "TicketEvent",
+    "TicketNotFound",
+    "TicketNumberSequence",
+    "TicketStatus",
+    "UTCDateTime",
+    "UnknownCategory",
+    "cancel_ticket",
+    "check_transition",
+    "file_ticket",
+    "get_or_create_resident",
+    "get_ticket",
+    "list_resident_tickets",
+    "load_reference_data",
+    "make_engine",
+    "make_sessionmaker",
+    "next_ticket_number",
+    "prepare_database",
+    "set_resident_language",
+    "transition",
+]

@@ -1,0 +1,219 @@
+"""SQLAlchemy models of the services layer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Dialect,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back as an aware UTC datetime."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            # A naive datetime is ambiguous; refusing it keeps "UTC everywhere" true.
+            raise ValueError("naive datetime given; pass an aware datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        # SQLite drops tzinfo; what we stored there was already UTC.
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the project's constraint naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Resident(Base):
+    """A person who orders services through one channel."""
+
+    __tablename__ = "residents"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))  # "telegram" | "cli" | "web"
+    external_id: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str | None] = mapped_column(String(128))
+    language: Mapped[str | None] = mapped_column(String(5))
+    language_choice: Mapped[str | None] = mapped_column(String(5))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Category(Base):
+    """A kind of service residents can order."""
+
+    __tablename__ = "categories"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(64))
+    needs_review: Mapped[bool] = mapped_column(default=False)
+    sla_claim_hours: Mapped[int] = mapped_column(Integer)
+    sla_done_hours: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Community(Base):
+    """A residential community, matched by address keywords or a bounding box."""
+
+    __tablename__ = "communities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(64), unique=True)
+    name_en: Mapped[str] = mapped_column(String(128))
+    keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    bbox_min_lat: Mapped[float | None] = mapped_column(Double)
+    bbox_min_lon: Mapped[float | None] = mapped_column(Double)
+    bbox_max_lat: Mapped[float | None] = mapped_column(Double)
+    bbox_max_lon: Mapped[float | None] = mapped_column(Double)
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+
+
+organisation_categories = Table(
+    "organisation_categories",
+    Base.metadata,
+    Column(
+        "organisation_id",
+        ForeignKey("organisations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "category_code",
+        ForeignKey("categories.code", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+)
+
+organisation_communities = Table(
+    "organisation_communities",
+    Base.metadata,
+    Column(
+        "organisation_id",
+        ForeignKey("organisations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "community_id",
+        ForeignKey("communities.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+)
+
+
+class Organisation(Base):
+    """A social organisation that claims and delivers tickets."""
+
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    contact: Mapped[str | None] = mapped_column(String(128))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Small sets, read together with the organisation: selectin avoids async lazy loads.
+    categories: Mapped[list[Category]] = relationship(
+        secondary=organisation_categories, lazy="selectin"
+    )
+    communities: Mapped[list[Community]] = relationship(
+        secondary=organisation_communities, lazy="selectin"
+    )
+
+
+class Ticket(Base):
+    """One resident's order, carried from submitted to its end."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        Index(None, "resident_id", "created_at"),
+        Index(None, "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    category_code: Mapped[str] = mapped_column(ForeignKey("categories.code"))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id"))
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    latitude: Mapped[float | None] = mapped_column(Double)
+    longitude: Mapped[float | None] = mapped_column(Double)
+    preferred_time_text: Mapped[str | None] = mapped_column(String(128))
+    preferred_time_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    phone: Mapped[str | None] = mapped_column(String(32))  # E.164
+    photo_path: Mapped[str | None] = mapped_column(String(255))
+    language: Mapped[str] = mapped_column(String(5))
+    channel: Mapped[str] = mapped_column(String(16))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TicketEvent(Base):
+    """One row of a ticket's append-only history."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TicketNumberSequence(Base):
+    """The last ticket number handed out on one day (Asia/Shanghai)."""
+
+    __tablename__ = "ticket_number_sequences"
+
+    day: Mapped[str] = mapped_column(String(6), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)

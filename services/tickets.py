@@ -1,0 +1,289 @@
+"""Tickets: filing, numbering, reading, cancelling and every status change.
+
+Functions here take the caller's session and never commit: the caller owns
+the transaction (`async with session.begin():`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import CursorResult, Executable, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from services.communities import find_community
+from services.errors import IllegalTransition, NotYourTicket, TicketNotFound, UnknownCategory
+from services.lifecycle import TicketStatus, check_transition
+from services.models import (
+    Category,
+    Resident,
+    Ticket,
+    TicketEvent,
+    TicketNumberSequence,
+    utcnow,
+)
+
+# Ticket numbers carry the date residents and staff live in, not UTC's.
+NUMBER_TIMEZONE = ZoneInfo("Asia/Shanghai")
+SYSTEM_ACTOR = "system"
+
+
+def resident_actor(resident: Resident) -> str:
+    """Return the event-log actor name of a resident."""
+    return f"resident:{resident.channel}:{resident.external_id}"
+
+
+def _aware(now: datetime | None) -> datetime:
+    if now is None:
+        return utcnow()
+    if now.tzinfo is None:
+        raise ValueError("naive datetime given; pass an aware datetime")
+    return now
+
+
+def _insert_ignoring_conflicts(
+    session: AsyncSession, model: type[Any], values: dict[str, Any]
+) -> Executable:
+    """Build INSERT ... ON CONFLICT DO NOTHING for the session's dialect."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(model).values(**values).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(model).values(**values).on_conflict_do_nothing()
+    raise NotImplementedError(f"unsupported database dialect: {dialect}")
+
+
+async def get_or_create_resident(
+    session: AsyncSession,
+    *,
+    channel: str,
+    external_id: str,
+    display_name: str | None = None,
+) -> Resident:
+    """Return the resident of this channel and id, creating them if new."""
+    # Insert-then-select instead of select-then-insert: two first messages of
+    # a new resident handled at once must not both insert.
+    await session.execute(
+        _insert_ignoring_conflicts(
+            session,
+            Resident,
+            {
+                "channel": channel,
+                "external_id": external_id,
+                "display_name": display_name,
+                "created_at": utcnow(),
+            },
+        )
+    )
+    resident = (
+        await session.scalars(
+            select(Resident).where(Resident.channel == channel, Resident.external_id == external_id)
+        )
+    ).one()
+    if display_name is not None and resident.display_name != display_name:
+        resident.display_name = display_name
+    return resident
+
+
+async def set_resident_language(
+    session: AsyncSession,
+    resident: Resident,
+    *,
+    language: str | None = None,
+    choice: str | None = None,
+) -> None:
+    """Record the language last used and/or the explicit /lang choice (None: unchanged)."""
+    if language is not None:
+        resident.language = language
+    if choice is not None:
+        resident.language_choice = choice
+    await session.flush()
+
+
+async def next_ticket_number(session: AsyncSession, now: datetime) -> str:
+    """Return the next ticket number of now's day in Asia/Shanghai, e.g. RO-261122-0007."""
+    day = _aware(now).astimezone(NUMBER_TIMEZONE).strftime("%y%m%d")
+    await session.execute(
+        _insert_ignoring_conflicts(session, TicketNumberSequence, {"day": day, "last": 0})
+    )
+    # A single UPDATE ... RETURNING increments under the row lock, so
+    # concurrent transactions (and processes) never get the same number.
+    last = (
+        await session.execute(
+            update(TicketNumberSequence)
+            .where(TicketNumberSequence.day == day)
+            .values(last=TicketNumberSequence.last + 1)
+            .returning(TicketNumberSequence.last)
+            .execution_options(synchronize_session=False)
+        )
+    ).scalar_one()
+    return f"RO-{day}-{last:04d}"
+
+
+async def _ticket_by_key(session: AsyncSession, idempotency_key: str) -> Ticket | None:
+    return await session.scalar(select(Ticket).where(Ticket.idempotency_key == idempotency_key))
+
+
+async def file_ticket(
+    session: AsyncSession,
+    *,
+    resident: Resident,
+    category_code: str,
+    description: str,
+    address: str | None,
+    latitude: float | None,
+    longitude: float | None,
+    preferred_time_text: str | None,
+    preferred_time_at: datetime | None,
+    phone: str | None,
+    photo_path: str | None,
+    language: str,
+    idempotency_key: str | None,
+    now: datetime | None = None,
+) -> Ticket:
+    """File a resident's ticket, or return the one already filed with this key."""
+    if idempotency_key is not None:
+        existing = await _ticket_by_key(session, idempotency_key)
+        if existing is not None:
+            return existing
+    category = await session.get(Category, category_code)
+    if category is None:
+        raise UnknownCategory(category_code)
+    community = await find_community(
+        session, address=address, latitude=latitude, longitude=longitude
+    )
+    now = _aware(now)
+    ticket = Ticket(
+        number=await next_ticket_number(session, now),
+        resident_id=resident.id,
+        category_code=category.code,
+        community_id=community.id if community is not None else None,
+        status=TicketStatus.SUBMITTED if category.needs_review else TicketStatus.PUBLISHED,
+        description=description,
+        address=address,
+        latitude=latitude,
+        longitude=longitude,
+        preferred_time_text=preferred_time_text,
+        preferred_time_at=preferred_time_at,
+        phone=phone,
+        photo_path=photo_path,
+        language=language,
+        channel=resident.channel,
+        idempotency_key=idempotency_key,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        # A savepoint, so that losing a race on the idempotency key leaves the
+        # caller's transaction usable and we can return the winner's ticket.
+        async with session.begin_nested():
+            session.add(ticket)
+            await session.flush()
+            session.add(
+                TicketEvent(
+                    ticket_id=ticket.id,
+                    actor=resident_actor(resident),
+                    from_status=None,
+                    to_status=TicketStatus.SUBMITTED,
+                    created_at=now,
+                )
+            )
+            if not category.needs_review:
+                session.add(
+                    TicketEvent(
+                        ticket_id=ticket.id,
+                        actor=SYSTEM_ACTOR,
+                        from_status=TicketStatus.SUBMITTED,
+                        to_status=TicketStatus.PUBLISHED,
+                        note="auto-published",
+                        created_at=now,
+                    )
+                )
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        winner = await _ticket_by_key(session, idempotency_key)
+        if winner is None:
+            raise
+        return winner
+    return ticket
+
+
+async def list_resident_tickets(
+    session: AsyncSession, resident: Resident, *, limit: int = 10
+) -> list[Ticket]:
+    """Return the resident's latest tickets, newest first."""
+    rows = await session.scalars(
+        select(Ticket)
+        .where(Ticket.resident_id == resident.id)
+        .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def get_ticket(session: AsyncSession, number: str) -> Ticket:
+    """Return the ticket with this number or raise TicketNotFound."""
+    ticket = await session.scalar(select(Ticket).where(Ticket.number == number))
+    if ticket is None:
+        raise TicketNotFound(number)
+    return ticket
+
+
+async def transition(
+    session: AsyncSession,
+    ticket: Ticket,
+    new_status: TicketStatus | str,
+    *,
+    actor: str,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> TicketEvent:
+    """Move ticket to new_status if the lifecycle allows it, and log the event."""
+    current = TicketStatus(ticket.status)
+    new = TicketStatus(new_status)
+    check_transition(current, new)
+    now = _aware(now)
+    # Compare-and-set on the old status: of two concurrent moves from the same
+    # state (two organisations claiming) exactly one updates a row.
+    result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+        update(Ticket)
+        .where(Ticket.id == ticket.id, Ticket.status == current.value)
+        .values(status=new.value, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        actual = await session.scalar(select(Ticket.status).where(Ticket.id == ticket.id))
+        set_committed_value(ticket, "status", actual)
+        raise IllegalTransition(str(actual), new.value)
+    set_committed_value(ticket, "status", new.value)
+    set_committed_value(ticket, "updated_at", now)
+    event = TicketEvent(
+        ticket_id=ticket.id,
+        actor=actor,
+        from_status=current.value,
+        to_status=new.value,
+        note=note,
+        created_at=now,
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def cancel_ticket(
+    session: AsyncSession, *, number: str, resident: Resident, note: str | None = None
+) -> Ticket:
+    """Cancel the resident's own ticket (allowed in every state before done)."""
+    ticket = await get_ticket(session, number)
+    if ticket.resident_id != resident.id:
+        raise NotYourTicket(number)
+    await transition(
+        session, ticket, TicketStatus.CANCELLED, actor=resident_actor(resident), note=note
+    )
+    return ticket

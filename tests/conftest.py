@@ -1,0 +1,5 @@
+"""Project-wide test setup."""
+
+import os
+
+os.environ.setdefault("PTB_TIMEDELTA", "true")

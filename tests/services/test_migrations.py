@@ -1,0 +1,143 @@
+"""Alembic revisions and prepare_database on fresh, empty databases."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import func, inspect, select
+from sqlalchemy.engine import Connection
+
+from services import Category, Community, make_engine, make_sessionmaker, prepare_database
+from services.db import alembic_config
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+TABLES = {
+    "residents",
+    "categories",
+    "communities",
+    "organisations",
+    "organisation_categories",
+    "organisation_communities",
+    "tickets",
+    "ticket_events",
+    "ticket_number_sequences",
+}
+
+
+async def _tables(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            names = await conn.run_sync(lambda c: inspect(c).get_table_names())
+    finally:
+        await engine.dispose()
+    return set(names) - {"alembic_version"}
+
+
+async def _alembic(url: str, direction: str, revision: str) -> None:
+    def run(connection: Connection) -> None:
+        getattr(command, direction)(alembic_config(connection), revision)
+
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(run)
+    finally:
+        await engine.dispose()
+
+
+async def _reference_counts(url: str) -> tuple[int | None, int | None]:
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            categories = await session.scalar(select(func.count()).select_from(Category))
+            communities = await session.scalar(select(func.count()).select_from(Community))
+    finally:
+        await engine.dispose()
+    return categories, communities
+
+
+async def test_upgrade_downgrade_upgrade(fresh_db_url: str) -> None:
+    await _alembic(fresh_db_url, "upgrade", "head")
+    assert await _tables(fresh_db_url) == TABLES
+    await _alembic(fresh_db_url, "downgrade", "base")
+    assert await _tables(fresh_db_url) == set()
+    await _alembic(fresh_db_url, "upgrade", "head")
+    assert await _tables(fresh_db_url) == TABLES
+
+
+async def test_schema_matches_models(fresh_db_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from services.models import Base
+
+    await _alembic(fresh_db_url, "upgrade", "head")
+    engine = make_engine(fresh_db_url)
+    try:
+        async with engine.connect() as conn:
+            diff = await conn.run_sync(
+                lambda c: compare_metadata(
+                    MigrationContext.configure(c, opts={"compare_type": True}), Base.metadata
+                )
+            )
+    finally:
+        await engine.dispose()
+    assert diff == []
+
+
+async def test_prepare_database_from_running_loop_is_repeatable(fresh_db_url: str) -> None:
+    await prepare_database(fresh_db_url)
+    await prepare_database(fresh_db_url)
+    assert await _tables(fresh_db_url) == TABLES
+    assert await _reference_counts(fresh_db_url) == (11, 4)
+
+
+async def test_prepare_database_three_tasks_migrate_once(
+    fresh_db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="alembic.runtime.migration")
+    await asyncio.gather(*(prepare_database(fresh_db_url) for _ in range(3)))
+    upgrades = [r for r in caplog.records if "Running upgrade" in r.getMessage()]
+    assert len(upgrades) == 1
+    assert await _reference_counts(fresh_db_url) == (11, 4)
+
+
+_CHILD = """
+import asyncio, logging, sys
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(name)s %(message)s")
+from services.db import prepare_database
+asyncio.run(prepare_database(sys.argv[1]))
+"""
+
+
+async def test_prepare_database_three_processes_migrate_once(
+    fresh_db_url: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-W",
+            "error",
+            "-c",
+            _CHILD,
+            fresh_db_url,
+            cwd=tmp_path,  # prepare_database must not depend on the cwd
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        for _ in range(3)
+    ]
+    outputs = [(await p.communicate())[0].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outputs
+    assert sum(out.count("Running upgrade") for out in outputs) == 1, outputs
+    assert await _tables(fresh_db_url) == TABLES
+    assert await _reference_counts(fresh_db_url) == (11, 4)
