@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from telegram import BotCommand, Update
@@ -33,9 +33,9 @@ COMMANDS = ("start", "help", "new", "status", "cancel", "lang")
 
 @dataclass
 class BotData:
-    """What every handler needs: the front desk and the settings."""
+    """What every handler needs: the front desk and the settings (set at build)."""
 
-    settings: Settings
+    settings: Settings = field(default_factory=Settings)
     frontdesk: FrontDesk | None = None
     engine: EngineClient | None = None
 

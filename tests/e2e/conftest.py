@@ -1,0 +1,89 @@
+"""End-to-end fixtures: the real engine, action server and database, and the real
+PTB Application talking to a fake Bot API server over loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.app import BotApplication, build_application
+from orders.engine import ensure_model
+from orders.settings import Settings
+from services import make_engine, make_sessionmaker, prepare_database
+from tests.fakes.telegram_api import FakeTelegram
+from tests.servers import action_server, free_port, rasa_server
+
+
+def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    """Settings for a test stack: its own data folder, database and free ports."""
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "database_url": f"sqlite+aiosqlite:///{data_dir / 'orders.db'}",
+        "rasa_port": free_port(),
+        "actions_port": free_port(),
+        "telegram_bot_token": None,
+        "redis_url": None,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A running engine + action server on a fresh database."""
+    data_dir = tmp_path_factory.mktemp("stack")
+    settings = make_settings(data_dir)
+    asyncio.run(prepare_database(settings.db_url))
+    model = ensure_model(settings, log=data_dir / "train.log")
+    with (
+        action_server(settings, data_dir / "actions.log"),
+        rasa_server(settings, model, data_dir / "rasa.log"),
+    ):
+        yield settings
+
+
+@pytest.fixture(scope="session")
+async def db(stack: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the stack's database, to read what the processes stored."""
+    engine = make_engine(stack.db_url)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+async def start_bot(settings: Settings) -> BotApplication:
+    """Build and start the real bot the way `run_polling` does, without its signal handling."""
+    application = build_application(settings)
+    await application.initialize()
+    assert application.post_init is not None and application.updater is not None
+    await application.post_init(application)
+    await application.updater.start_polling(poll_interval=0, timeout=1)
+    await application.start()
+    return application
+
+
+async def stop_bot(application: BotApplication) -> None:
+    """Stop polling, the application and its resources."""
+    assert application.updater is not None
+    await application.updater.stop()
+    await application.stop()
+    await application.shutdown()
+    assert application.post_shutdown is not None
+    await application.post_shutdown(application)
+
+
+@pytest.fixture(scope="session")
+async def telegram(stack: Settings) -> AsyncIterator[FakeTelegram]:
+    """A fake Bot API with the real resident bot polling it."""
+    fake = FakeTelegram()
+    await fake.start()
+    settings = stack.model_copy(
+        update={"telegram_bot_token": fake.token, "telegram_api_base_url": fake.base_url}
+    )
+    application = await start_bot(settings)
+    yield fake
+    await stop_bot(application)
+    await fake.stop()

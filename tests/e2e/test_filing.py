@@ -1,0 +1,185 @@
+"""A resident files a request in Telegram, through the real bot, engine, actions and
+database; the test then reads the ticket back and checks every field."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from orders.settings import Settings
+from services import Resident, Ticket, TicketEvent
+from tests.fakes.telegram_api import BotMessage, FakeTelegram, FakeUser
+
+NUMBER = re.compile(r"RO-\d{6}-\d{4,}")
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x08\x02\x00\x00\x00"
+    + b"\x00" * 64
+)
+
+
+async def one(user: FakeUser) -> BotMessage:
+    """The next single message the bot sends this user."""
+    [message] = await user.wait_for_messages(1, timeout=30)
+    return message
+
+
+async def ticket_of(db: async_sessionmaker[AsyncSession], number: str) -> Ticket:
+    async with db() as session:
+        ticket = await session.scalar(select(Ticket).where(Ticket.number == number))
+        assert ticket is not None, number
+        return ticket
+
+
+async def events_of(db: async_sessionmaker[AsyncSession], ticket: Ticket) -> list[str]:
+    async with db() as session:
+        rows = await session.scalars(
+            select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
+        )
+        return [f"{e.from_status}->{e.to_status}" for e in rows]
+
+
+async def test_chinese_resident_with_location_contact_and_photo(
+    telegram: FakeTelegram, db: async_sessionmaker[AsyncSession], stack: Settings
+) -> None:
+    user = telegram.user(71001, first_name="王阿姨", language_code="zh-hans")
+    await user.send_text("我家厨房水管漏水了")
+    ask_address = await one(user)
+    assert "地址" in (ask_address.text or "")
+    keyboard = ask_address.reply_keyboard() or []
+    assert any(button.get("request_location") for button in keyboard)
+
+    await user.send_location(31.2304, 121.4737)
+    assert "时间" in ((await one(user)).text or "")
+    await user.send_text("明天下午三点")
+    ask_phone = await one(user)
+    assert any(button.get("request_contact") for button in ask_phone.reply_keyboard() or [])
+    await user.send_contact("8613812345678")
+    ask_photo = await one(user)
+    assert "照片" in (ask_photo.text or "")
+    await user.send_photo(PNG)
+    summary = await one(user)
+    text = summary.text or ""
+    assert "维修" in text and "我家厨房水管漏水了" in text and "+8613812345678" in text
+    assert "31.23040" in text and "已附照片" in text
+
+    await user.press(summary, summary.button("提交")[1])
+    filed = await one(user)
+    match = NUMBER.search(filed.text or "")
+    assert match, filed.text
+    ticket = await ticket_of(db, match.group())
+
+    assert ticket.category_code == "repair"
+    assert ticket.description == "我家厨房水管漏水了"
+    assert ticket.address is None
+    assert (ticket.latitude, ticket.longitude) == (31.2304, 121.4737)
+    assert ticket.preferred_time_text == "明天下午三点"
+    assert ticket.preferred_time_at is not None
+    local = ticket.preferred_time_at.astimezone(ZoneInfo("Asia/Shanghai"))
+    created_local = ticket.created_at.astimezone(ZoneInfo("Asia/Shanghai"))
+    assert (local.hour, local.minute) == (15, 0)
+    assert local.date() == created_local.date() + timedelta(days=1)
+    assert ticket.phone == "+8613812345678"
+    assert ticket.photo_path is not None
+    assert (stack.photos_dir / ticket.photo_path).read_bytes() == PNG
+    assert (ticket.language, ticket.channel, ticket.status) == ("zh", "telegram", "published")
+    assert await events_of(db, ticket) == ["None->submitted", "submitted->published"]
+    async with db() as session:
+        resident = await session.get(Resident, ticket.resident_id)
+        assert resident is not None
+        assert (resident.channel, resident.external_id) == ("telegram", "71001")
+
+    # /status goes straight to the services and lists the ticket with its status.
+    await user.send_text("/status")
+    status = await one(user)
+    assert match.group() in (status.text or "") and "待接单" in (status.text or "")
+
+
+async def test_english_resident_typing_with_bad_phone_and_address_change(
+    telegram: FakeTelegram, db: async_sessionmaker[AsyncSession]
+) -> None:
+    user = telegram.user(71002, first_name="Mary", language_code="en")
+    await user.send_text("my 80-year-old mother needs someone to check on her")
+    assert "address" in ((await one(user)).text or "").lower()
+    await user.send_text("Flat 501, Building 3, Xingfu Estate, 88 Xingfu Road")
+    assert "when" in ((await one(user)).text or "").lower()
+    await user.send_text("tomorrow afternoon")
+    assert "phone" in ((await one(user)).text or "").lower()
+
+    await user.send_text("12345")
+    invalid, ask_again = await user.wait_for_messages(2)
+    assert "12345" in (invalid.text or "") and "doesn't look right" in (invalid.text or "")
+    assert "phone" in (ask_again.text or "").lower()
+    await user.send_text("138 1234 5678")
+    ask_photo = await one(user)
+    await user.press(ask_photo, ask_photo.button("Skip")[1])
+    summary = await one(user)
+    assert "Elder care" in (summary.text or "")
+
+    # Changing the address asks for the address only and keeps the other answers.
+    await user.press(summary, summary.button("Edit address")[1])
+    assert "address" in ((await one(user)).text or "").lower()
+    await user.send_text("Room 1202, Building 7, Heping Garden")
+    summary = await one(user)
+    text = summary.text or ""
+    assert "Heping Garden" in text and "Xingfu" not in text
+    assert "tomorrow afternoon" in text and "+8613812345678" in text
+
+    await user.press(summary, summary.button("Submit")[1])
+    filed = await one(user)
+    match = NUMBER.search(filed.text or "")
+    assert match and "Submitted" in (filed.text or ""), filed.text
+    ticket = await ticket_of(db, match.group())
+    assert ticket.category_code == "elder_care"
+    assert ticket.description == "my 80-year-old mother needs someone to check on her"
+    assert ticket.address == "Room 1202, Building 7, Heping Garden"
+    assert ticket.latitude is None and ticket.photo_path is None
+    assert ticket.preferred_time_text == "tomorrow afternoon"
+    assert ticket.preferred_time_at is not None
+    assert ticket.phone == "+8613812345678"
+    assert (ticket.language, ticket.status) == ("en", "published")
+
+    # Pressing submit again (a double press) files nothing new.
+    await user.press(summary, "/confirm_submit", stale=True)
+    again = await one(user)
+    async with db() as session:
+        tickets = (
+            await session.scalars(select(Ticket).where(Ticket.resident_id == ticket.resident_id))
+        ).all()
+    assert len(tickets) == 1, again.text
+
+
+async def test_cancel_leaves_the_form_and_files_nothing(
+    telegram: FakeTelegram, db: async_sessionmaker[AsyncSession]
+) -> None:
+    user = telegram.user(71003, language_code="zh")
+    await user.send_text("楼道的灯坏了好几天了，物业也不来修")
+    assert "地址" in ((await one(user)).text or "")
+    await user.send_text("/cancel")
+    assert "已取消" in ((await one(user)).text or "")
+    # The form is gone: the next message is understood afresh, not taken as an address.
+    await user.send_text("你好")
+    assert "社区服务" in ((await one(user)).text or "")
+    await user.send_text("/status")
+    assert "还没有提交过工单" in ((await one(user)).text or "")
+
+
+async def test_commands_are_registered_in_both_languages(telegram: FakeTelegram) -> None:
+    await telegram.wait_until(lambda: "en" in telegram.commands, 10, "setMyCommands en")
+    for language in (None, "zh", "en"):
+        names = {command["command"] for command in telegram.commands[language]}
+        assert names == {"start", "help", "new", "status", "cancel", "lang"}
+    assert telegram.commands["en"][0]["description"] == "Get started"
+
+
+async def test_lang_choice_switches_replies(telegram: FakeTelegram) -> None:
+    user = telegram.user(71004, language_code="zh")
+    await user.send_text("/lang")
+    menu = await one(user)
+    await user.press(menu, menu.button("English")[1])
+    assert "English" in ((await one(user)).text or "")
+    await user.send_text("/start")
+    assert "community services assistant" in ((await one(user)).text or "")
