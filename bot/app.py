@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import BotCommand, Update
 from telegram.ext import (
     Application,
@@ -38,6 +39,7 @@ class BotData:
     settings: Settings = field(default_factory=Settings)
     frontdesk: FrontDesk | None = None
     engine: EngineClient | None = None
+    database: AsyncEngine | None = None
 
 
 class Context(CallbackContext[ExtBot[None], dict[object, object], dict[object, object], BotData]):
@@ -52,9 +54,8 @@ async def _post_init(application: BotApplication) -> None:
     data = application.bot_data
     settings = data.settings
     data.engine = EngineClient(settings.rasa_url, timeout=settings.engine_timeout_s)
-    data.frontdesk = FrontDesk(
-        data.engine, make_sessionmaker(make_engine(settings.db_url)), settings
-    )
+    data.database = make_engine(settings.db_url)
+    data.frontdesk = FrontDesk(data.engine, make_sessionmaker(data.database), settings)
     for language_code, language in ((None, "zh"), ("zh", "zh"), ("en", "en")):
         await application.bot.set_my_commands(
             [BotCommand(name, t(f"command_{name}", language)) for name in COMMANDS],
@@ -63,9 +64,11 @@ async def _post_init(application: BotApplication) -> None:
 
 
 async def _post_shutdown(application: BotApplication) -> None:
-    """Closes the engine client."""
+    """Closes the engine client and the database connections."""
     if application.bot_data.engine is not None:
         await application.bot_data.engine.close()
+    if application.bot_data.database is not None:
+        await application.bot_data.database.dispose()
 
 
 def build_application(settings: Settings) -> BotApplication:

@@ -61,7 +61,8 @@ def split_text(text: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
         cut = cut if cut > limit // 2 else limit
         pieces.append(text[:cut])
         text = text[cut:].lstrip("\n")
-    pieces.append(text)
+    if text or not pieces:  # trailing line breaks would leave an empty message
+        pieces.append(text)
     return pieces
 
 

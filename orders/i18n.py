@@ -13,7 +13,9 @@ LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
 _CATALOGUE = Path(__file__).with_name("messages.yml")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+# A word of three letters or more; ticket numbers (RO-261122-0007) and "OK" say nothing.
+_LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
+_TICKET_NUMBER = re.compile(r"\bRO-\d{6}-\d{4,}\b", re.IGNORECASE)
 
 
 @lru_cache(maxsize=1)
@@ -51,7 +53,7 @@ def script_language(text: str | None) -> str | None:
         return None
     if _HAN.search(text):
         return "zh"
-    if _LATIN_WORD.search(text):
+    if _LATIN_WORD.search(_TICKET_NUMBER.sub("", text)):
         return "en"
     return None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,7 +20,10 @@ class SettingsError(Exception):
 class Settings(BaseSettings):
     """Environment variables (or a `.env` file in the project root) configure the stack."""
 
-    model_config = SettingsConfigDict(env_file=PROJECT_ROOT / ".env", extra="ignore")
+    # An empty variable (FOO= in .env or the shell) means unset, i.e. the default.
+    model_config = SettingsConfigDict(
+        env_file=PROJECT_ROOT / ".env", extra="ignore", env_ignore_empty=True
+    )
 
     telegram_bot_token: str | None = None
     telegram_api_base_url: str = "https://api.telegram.org"
@@ -44,7 +48,8 @@ class Settings(BaseSettings):
     @field_validator("telegram_bot_token")
     @classmethod
     def _token_shape(cls, value: str | None) -> str | None:
-        if value is not None and (":" not in value or not value.split(":", 1)[0].isdigit()):
+        bot_id, _, secret = (value or "").partition(":")
+        if value is not None and (not bot_id.isdigit() or len(secret) < 5):
             raise ValueError(
                 "TELEGRAM_BOT_TOKEN looks wrong: it should look like 123456789:AA... "
                 "as given by @BotFather; unset it to run without Telegram"
@@ -73,11 +78,31 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
-        if value is not None and urlsplit(value).scheme not in ("redis", "rediss"):
+        if value is None:
+            return value
+        message = (
+            "REDIS_URL must be a redis:// URL such as redis://127.0.0.1:6379/0; "
+            "unset it to run without Redis"
+        )
+        parts = urlsplit(value)
+        try:
+            _ = parts.port
+        except ValueError:
+            raise ValueError(message) from None
+        database = parts.path.lstrip("/")
+        if parts.scheme not in ("redis", "rediss") or (database and not database.isdigit()):
+            raise ValueError(message)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(
-                "REDIS_URL must be a redis:// URL such as redis://127.0.0.1:6379/0; "
-                "unset it to run without Redis"
-            )
+                f"TIMEZONE {value!r} is not a known time zone; use a name such as Asia/Shanghai"
+            ) from None
         return value
 
     @property

@@ -181,12 +181,22 @@ class ValidateServiceRequestForm(FormValidationAction):
     async def validate_photo(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
     ) -> dict[str, Any]:
-        shared = next(tracker.get_latest_entity_values("photo_ref"), None)
-        if value == "skipped" or (shared is not None and value == shared):
+        if value == "skipped" or value in _shared_photos(tracker):
             return {"photo": value}
         if not _is_payload(value):
             dispatcher.utter_message(response="utter_photo_hint")
         return {"photo": None}
+
+
+def _shared_photos(tracker: Tracker) -> set[str]:
+    """Photos the resident sent in this conversation (a photo may precede the request)."""
+    return {
+        str(entity.get("value"))
+        for event in tracker.events
+        if event.get("event") == "user"
+        for entity in (event.get("parse_data") or {}).get("entities") or []
+        if entity.get("entity") == "photo_ref"
+    }
 
 
 def _coordinate(value: Any, limit: float) -> float | None:

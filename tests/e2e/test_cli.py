@@ -1,0 +1,83 @@
+"""The `orders` commands other tools rely on: classify and the terminal chat."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from orders import PROJECT_ROOT
+from orders.settings import Settings
+from tests.e2e.conftest import make_settings
+from tests.servers import port_open, stack_env
+
+ORDERS = [sys.executable, "-m", "orders.cli"]
+
+
+def run_orders(args: list[str], settings: Settings, stdin: str, timeout: float) -> str:
+    env = {**os.environ, **stack_env(settings), "LANG": "C.UTF-8"}
+    result = subprocess.run(
+        ORDERS + args,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=PROJECT_ROOT,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_classify_prints_one_json_object_per_line(stack: Settings) -> None:
+    lines = [
+        "我家厨房水管漏水了",
+        "my 80-year-old mother needs someone to check on her",
+        "你好",
+        "",
+    ]
+    output = run_orders(["classify"], stack, "\n".join(lines) + "\n", timeout=120)
+    rows = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert [row["text"] for row in rows] == lines
+    assert set(rows[0]) == {"text", "label", "intent", "category", "confidence"}
+    assert (rows[0]["label"], rows[0]["intent"], rows[0]["category"]) == (
+        "repair",
+        "request_service",
+        "repair",
+    )
+    assert rows[1]["label"] == "elder_care"
+    assert (rows[2]["label"], rows[2]["intent"], rows[2]["category"]) == ("greet", "greet", None)
+    assert 0.0 < rows[0]["confidence"] <= 1.0
+
+
+def test_terminal_chat_files_a_request(stack: Settings) -> None:
+    script = "\n".join(
+        [
+            "我家厨房水管漏水了",
+            "幸福小区3栋2单元501",
+            "明天下午三点",
+            "12345",
+            "13812345678",
+            "1",
+            "1",
+            "/status",
+            "/quit",
+        ]
+    )
+    output = run_orders(["chat", "--user", "cli-test"], stack, script + "\n", timeout=120)
+    assert "这个号码好像不对" in output
+    assert "[1] ✅ 提交" in output  # buttons are numbered
+    numbers = re.findall(r"RO-\d{6}-\d{4,}", output)
+    assert numbers and numbers[0] == numbers[-1]  # filed, then listed by /status
+
+
+def test_terminal_chat_starts_and_stops_its_own_engine(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    output = run_orders(["chat", "--user", "newcomer"], settings, "hello\n/quit\n", timeout=600)
+    assert "community services assistant" in output
+    assert not port_open("127.0.0.1", settings.rasa_port)
+    assert not port_open("127.0.0.1", settings.actions_port)

@@ -1,0 +1,62 @@
+"""Fixtures for the custom action tests: the domain, trackers and a real database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from nlu.actions import common
+from orders import PROJECT_ROOT
+from orders.settings import Settings, get_settings
+from services import make_engine, make_sessionmaker, prepare_database
+
+SETTINGS_VARIABLES = [name.upper() for name in Settings.model_fields]
+
+
+@pytest.fixture(autouse=True)
+def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Default settings for every action: no shell variables, no .env file, no cache."""
+    for name in SETTINGS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setitem(Settings.model_config, "env_file", None)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def domain() -> dict[str, object]:
+    """domain.yml as plain YAML, the way rasa-sdk receives it."""
+    with (PROJECT_ROOT / "domain.yml").open(encoding="utf-8") as handle:
+        data: dict[str, object] = yaml.safe_load(handle)
+    return data
+
+
+@pytest.fixture(scope="module")
+async def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated SQLite database with reference data, shared by a test module."""
+    path: Path = tmp_path_factory.mktemp("actions") / "orders.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await prepare_database(url)
+    return url
+
+
+@pytest.fixture
+async def database(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Point the actions at the test database; yield a sessionmaker to inspect it."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    monkeypatch.setattr(common, "_sessionmaker", None)
+    engine = make_engine(database_url)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        if common._sessionmaker is not None:
+            await common._sessionmaker.kw["bind"].dispose()
+        await engine.dispose()

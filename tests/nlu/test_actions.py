@@ -1,0 +1,605 @@
+"""Custom actions driven with rasa-sdk's Tracker and CollectingDispatcher."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.events import ActiveLoop, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from nlu.actions import (
+    ActionCancelRequest,
+    ActionChangeField,
+    ActionDetectLanguage,
+    ActionNewRequest,
+    ActionShowStatus,
+    ActionShowSummary,
+    ActionStartRequest,
+    ActionSubmitRequest,
+    ValidateServiceRequestForm,
+)
+from nlu.actions.common import REQUEST_SLOTS
+from services import Resident, Ticket
+
+Domain = dict[str, Any]
+FORM = "service_request_form"
+NUMBER = re.compile(r"^RO-\d{6}-\d{4}$")
+
+
+def _slots(domain: Domain, **values: Any) -> dict[str, Any]:
+    slots: dict[str, Any] = {name: None for name in domain["slots"]}
+    slots.update(language="zh", awaiting_confirmation=False, requested_slot=None)
+    slots.update(values)
+    return slots
+
+
+def _user(
+    text: str,
+    intent: str | None = None,
+    entities: list[dict[str, Any]] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "event": "user",
+        "text": text,
+        "parse_data": {
+            "text": text,
+            "intent": {"name": intent, "confidence": 1.0} if intent else {},
+            "entities": entities or [],
+        },
+        "metadata": metadata or {},
+    }
+
+
+def make_tracker(
+    domain: Domain,
+    *,
+    slots: dict[str, Any] | None = None,
+    messages: list[dict[str, Any]] | None = None,
+    active_loop: str | None = None,
+    sender_id: str = "cli:tester",
+) -> Tracker:
+    """A tracker whose latest message is the last of `messages` (built with _user)."""
+    messages = messages or []
+    latest: dict[str, Any] = {}
+    if messages:
+        last = messages[-1]
+        latest = {**last["parse_data"], "metadata": last["metadata"]}
+    return Tracker.from_dict(
+        {
+            "sender_id": sender_id,
+            "slots": _slots(domain, **(slots or {})),
+            "latest_message": latest,
+            "events": messages,
+            "active_loop": {"name": active_loop} if active_loop else {},
+        }
+    )
+
+
+def _slot_values(events: list[dict[str, Any]]) -> dict[str, Any]:
+    return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+
+
+def _responses(dispatcher: CollectingDispatcher) -> list[str]:
+    return [message["response"] for message in dispatcher.messages]
+
+
+# --- the form's validation -----------------------------------------------------------
+
+FORM_ACTION = ValidateServiceRequestForm()
+
+
+async def _validate(domain: Domain, slot: str, value: Any, **tracker: Any) -> tuple[Any, Any]:
+    dispatcher = CollectingDispatcher()
+    validator = getattr(FORM_ACTION, f"validate_{slot}")
+    result = await validator(value, dispatcher, make_tracker(domain, **tracker), domain)
+    return result, dispatcher
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("13812345678", "+8613812345678"),
+        (" 138 1234 5678 ", "+8613812345678"),
+        ("+86 138-1234-5678", "+8613812345678"),
+        ("8613812345678", "+8613812345678"),  # shared Telegram contact
+        ("021-61234567", "+862161234567"),
+    ],
+)
+async def test_validate_phone_accepts_numbers_as_e164(
+    domain: Domain, value: str, expected: str
+) -> None:
+    result, dispatcher = await _validate(domain, "phone", value)
+    assert result == {"phone": expected}
+    assert dispatcher.messages == []
+
+
+@pytest.mark.parametrize("value", ["12345", "call me", "", None, 13812345678])
+async def test_validate_phone_rejects_with_the_input_echoed(domain: Domain, value: Any) -> None:
+    result, dispatcher = await _validate(domain, "phone", value)
+    assert result == {"phone": None}
+    assert _responses(dispatcher) == ["utter_invalid_phone"]
+    expected = value.strip() if isinstance(value, str) else ""
+    assert dispatcher.messages[0]["phone_input"] == expected
+
+
+async def test_validate_phone_echo_is_cut_short(domain: Domain) -> None:
+    _, dispatcher = await _validate(domain, "phone", "x" * 5_000)
+    assert dispatcher.messages[0]["phone_input"] == "x" * 40
+
+
+async def test_validate_phone_ignores_other_payloads(domain: Domain) -> None:
+    result, dispatcher = await _validate(domain, "phone", "/cancel_request")
+    assert result == {"phone": None}
+    assert dispatcher.messages == []
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("幸福路88弄3号 1201室", "幸福路88弄3号 1201室"),
+        ("  幸福路8号  ", "幸福路8号"),
+        ("3号", "3号"),
+    ],
+)
+async def test_validate_address_accepts(domain: Domain, value: str, expected: str) -> None:
+    result, dispatcher = await _validate(domain, "address", value)
+    assert result == {"address": expected}
+    assert dispatcher.messages == []
+
+
+async def test_validate_address_accepts_500_characters(domain: Domain) -> None:
+    result, _ = await _validate(domain, "address", "路" * 500)
+    assert result == {"address": "路" * 500}
+
+
+@pytest.mark.parametrize("value", ["", "  ", "A", "路" * 501, None])
+async def test_validate_address_too_short_or_too_long(domain: Domain, value: Any) -> None:
+    result, dispatcher = await _validate(domain, "address", value)
+    assert result == {"address": None}
+    assert _responses(dispatcher) == ["utter_invalid_address"]
+
+
+@pytest.mark.parametrize(
+    "value", ['/share_location{"latitude": 31.2, "longitude": 121.4}', "/cancel_request"]
+)
+async def test_validate_address_payload_is_not_an_address(domain: Domain, value: str) -> None:
+    result, dispatcher = await _validate(domain, "address", value)
+    assert result == {"address": None}
+    assert dispatcher.messages == []
+
+
+async def test_validate_description(domain: Domain) -> None:
+    assert (await _validate(domain, "description", " 水管漏水 "))[0] == {"description": "水管漏水"}
+    result, dispatcher = await _validate(domain, "description", "x" * 10_001)
+    assert result == {"description": None}
+    assert _responses(dispatcher) == ["utter_invalid_description"]
+    result, dispatcher = await _validate(domain, "description", "/help")
+    assert result == {"description": None}
+    assert dispatcher.messages == []
+
+
+@pytest.mark.parametrize(
+    ("slot", "value", "expected"),
+    [
+        ("latitude", "31.2304", 31.2304),
+        ("latitude", 90, 90.0),
+        ("latitude", 90.5, None),
+        ("latitude", "north", None),
+        ("latitude", None, None),
+        ("longitude", -180, -180.0),
+        ("longitude", "181", None),
+        ("longitude", "nan", None),
+    ],
+)
+async def test_validate_coordinates(domain: Domain, slot: str, value: Any, expected: Any) -> None:
+    assert (await _validate(domain, slot, value))[0] == {slot: expected}
+
+
+async def test_validate_preferred_time_understood(domain: Domain) -> None:
+    result, dispatcher = await _validate(domain, "preferred_time", "明天下午三点")
+    assert result["preferred_time"] == "明天下午三点"
+    start, end = result["preferred_time_iso"].split("|")
+    assert start.endswith("T15:00:00+08:00")
+    assert end > start
+    assert dispatcher.messages == []
+
+
+async def test_validate_preferred_time_any_time_is_kept_as_words(domain: Domain) -> None:
+    result, _ = await _validate(domain, "preferred_time", "随时都可以")
+    assert result == {"preferred_time": "随时都可以", "preferred_time_iso": None}
+
+
+async def test_validate_preferred_time_too_long(domain: Domain) -> None:
+    result, dispatcher = await _validate(domain, "preferred_time", "明" * 201)
+    assert result == {"preferred_time": None}
+    assert _responses(dispatcher) == ["utter_invalid_time"]
+
+
+PHOTO_ENTITY = [{"entity": "photo_ref", "value": "0f3a.jpg"}]
+
+
+async def test_validate_photo_skipped(domain: Domain) -> None:
+    result, dispatcher = await _validate(domain, "photo", "skipped")
+    assert result == {"photo": "skipped"}
+    assert dispatcher.messages == []
+
+
+async def test_validate_photo_shared_photo_is_accepted(domain: Domain) -> None:
+    message = _user('/share_photo{"photo_ref": "0f3a.jpg"}', "share_photo", PHOTO_ENTITY)
+    result, dispatcher = await _validate(domain, "photo", "0f3a.jpg", messages=[message])
+    assert result == {"photo": "0f3a.jpg"}
+    assert dispatcher.messages == []
+
+
+@pytest.mark.parametrize("value", ["没有照片", "../../etc/passwd", "other.jpg"])
+async def test_validate_photo_text_gets_a_hint(domain: Domain, value: str) -> None:
+    message = _user(value, None, [])
+    result, dispatcher = await _validate(domain, "photo", value, messages=[message])
+    assert result == {"photo": None}
+    assert _responses(dispatcher) == ["utter_photo_hint"]
+
+
+async def test_validate_photo_typed_name_of_another_photo_is_not_accepted(
+    domain: Domain,
+) -> None:
+    shared = _user('/share_photo{"photo_ref": "0f3a.jpg"}', "share_photo", PHOTO_ENTITY)
+    typed = _user("evil.jpg", None, [])
+    result, _ = await _validate(domain, "photo", "evil.jpg", messages=[shared, typed])
+    assert result == {"photo": None}
+
+
+async def test_validate_photo_payload_gets_no_hint(domain: Domain) -> None:
+    result, dispatcher = await _validate(domain, "photo", "/help")
+    assert result == {"photo": None}
+    assert dispatcher.messages == []
+
+
+def _form_slots(domain: Domain) -> list[str]:
+    return list(domain["forms"][FORM]["required_slots"])
+
+
+async def test_required_slots_never_ask_for_coordinates(domain: Domain) -> None:
+    slots = await FORM_ACTION.required_slots(
+        _form_slots(domain), CollectingDispatcher(), make_tracker(domain), domain
+    )
+    assert slots == ["description", "address", "preferred_time", "phone", "photo"]
+
+
+async def test_required_slots_drop_address_for_a_pin(domain: Domain) -> None:
+    domain_slots = _form_slots(domain)
+    tracker = make_tracker(domain, slots={"latitude": 31.23, "longitude": 121.47})
+    slots = await FORM_ACTION.required_slots(domain_slots, CollectingDispatcher(), tracker, domain)
+    assert slots == ["description", "preferred_time", "phone", "photo"]
+    assert domain_slots == _form_slots(domain)  # the domain's list is left alone
+
+
+async def test_required_slots_keep_address_for_half_a_pin(domain: Domain) -> None:
+    tracker = make_tracker(domain, slots={"latitude": 31.23})
+    slots = await FORM_ACTION.required_slots(
+        _form_slots(domain), CollectingDispatcher(), tracker, domain
+    )
+    assert "address" in slots
+
+
+async def test_form_asks_for_the_time_after_a_location_pin(domain: Domain) -> None:
+    pin = _user(
+        '/share_location{"latitude": 31.23, "longitude": 121.47}',
+        "share_location",
+        [{"entity": "latitude", "value": 31.23}, {"entity": "longitude", "value": 121.47}],
+    )
+    tracker = make_tracker(
+        domain,
+        slots={
+            "category": "repair",
+            "description": "水管漏水",
+            "latitude": 31.23,
+            "longitude": 121.47,
+            "requested_slot": "address",
+        },
+        messages=[pin],
+        active_loop=FORM,
+    )
+    events = await FORM_ACTION.run(CollectingDispatcher(), tracker, domain)
+    assert _slot_values(events)["requested_slot"] == "preferred_time"
+
+
+# --- starting, changing, language ----------------------------------------------------
+
+
+async def _run(action: Any, tracker: Tracker, domain: Domain) -> tuple[Any, CollectingDispatcher]:
+    dispatcher = CollectingDispatcher()
+    events = await action.run(dispatcher, tracker, domain)
+    return events, dispatcher
+
+
+async def test_start_request_from_typed_text(domain: Domain) -> None:
+    tracker = make_tracker(domain, messages=[_user("  我家厨房水管漏水了 ", "repair")])
+    events, dispatcher = await _run(ActionStartRequest(), tracker, domain)
+    values = _slot_values(events)
+    assert values["category"] == "repair"
+    assert values["description"] == "我家厨房水管漏水了"
+    assert re.fullmatch(r"[0-9a-f]{32}", values["request_id"])
+    assert values["awaiting_confirmation"] is False
+    assert dispatcher.messages == []
+
+
+async def test_start_request_gives_each_request_its_own_id(domain: Domain) -> None:
+    tracker = make_tracker(domain, messages=[_user("水管漏水", "repair")])
+    first, _ = await _run(ActionStartRequest(), tracker, domain)
+    second, _ = await _run(ActionStartRequest(), tracker, domain)
+    assert _slot_values(first)["request_id"] != _slot_values(second)["request_id"]
+
+
+async def test_start_request_from_a_category_button_takes_the_earlier_message(
+    domain: Domain,
+) -> None:
+    messages = [_user("家里那个东西又坏了", "nlu_fallback"), _user("/repair", "repair")]
+    events, _ = await _run(ActionStartRequest(), make_tracker(domain, messages=messages), domain)
+    values = _slot_values(events)
+    assert values["category"] == "repair"
+    assert values["description"] == "家里那个东西又坏了"
+
+
+async def test_start_request_from_buttons_only_has_no_description(domain: Domain) -> None:
+    messages = [_user("/greet", "greet"), _user("/elder_care", "elder_care")]
+    events, _ = await _run(ActionStartRequest(), make_tracker(domain, messages=messages), domain)
+    assert _slot_values(events)["category"] == "elder_care"
+    assert _slot_values(events)["description"] is None
+
+
+async def test_start_request_drops_a_description_that_is_too_long(domain: Domain) -> None:
+    tracker = make_tracker(domain, messages=[_user("漏" * 10_001, "repair")])
+    events, _ = await _run(ActionStartRequest(), tracker, domain)
+    assert _slot_values(events)["description"] is None
+
+
+@pytest.mark.parametrize("intent", ["greet", "nlu_fallback", None])
+async def test_start_request_needs_a_category_intent(domain: Domain, intent: str | None) -> None:
+    tracker = make_tracker(domain, messages=[_user("你好", intent)])
+    assert (await _run(ActionStartRequest(), tracker, domain))[0] == []
+
+
+def _change(domain: Domain, field: str | None) -> Tracker:
+    entities = [{"entity": "field", "value": field}] if field else []
+    text = f'/change_field{{"field": "{field}"}}' if field else "我要改一下"
+    return make_tracker(domain, messages=[_user(text, "change_field", entities)])
+
+
+@pytest.mark.parametrize(
+    ("field", "cleared"),
+    [
+        ("address", {"address", "latitude", "longitude"}),
+        ("preferred_time", {"preferred_time", "preferred_time_iso"}),
+        ("phone", {"phone"}),
+        ("description", {"description"}),
+        ("photo", {"photo"}),
+    ],
+)
+async def test_change_field_clears_linked_slots(
+    domain: Domain, field: str, cleared: set[str]
+) -> None:
+    events, _ = await _run(ActionChangeField(), _change(domain, field), domain)
+    values = _slot_values(events)
+    assert values == {
+        "awaiting_confirmation": False,
+        "field_to_change": None,
+        **dict.fromkeys(cleared),
+    }
+
+
+@pytest.mark.parametrize("field", ["category", "request_id", "language", None])
+async def test_change_field_refuses_other_slots(domain: Domain, field: str | None) -> None:
+    events, _ = await _run(ActionChangeField(), _change(domain, field), domain)
+    assert _slot_values(events) == {"awaiting_confirmation": False, "field_to_change": None}
+
+
+async def test_new_request_forgets_the_request_and_asks(domain: Domain) -> None:
+    tracker = make_tracker(domain, slots={"category": "repair"}, active_loop=FORM)
+    events, dispatcher = await _run(ActionNewRequest(), tracker, domain)
+    assert _responses(dispatcher) == ["utter_ask_need"]
+    assert ActiveLoop(None) in events
+    values = _slot_values(events)
+    assert set(REQUEST_SLOTS) <= set(values)
+    assert all(values[name] is None for name in REQUEST_SLOTS)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "slot", "expected"),
+    [
+        ({"language": "en"}, "zh", [SlotSet("language", "en")]),
+        ({"language": "zh"}, "en", [SlotSet("language", "zh")]),
+        ({"language": "en-GB"}, "zh", [SlotSet("language", "en")]),
+        ({"language": "en"}, "en", []),
+        ({"language": "fr"}, "zh", []),
+        ({}, "en", []),
+    ],
+)
+async def test_detect_language_copies_metadata(
+    domain: Domain, metadata: dict[str, Any], slot: str, expected: list[Any]
+) -> None:
+    tracker = make_tracker(
+        domain, slots={"language": slot}, messages=[_user("hi", None, [], metadata)]
+    )
+    assert (await _run(ActionDetectLanguage(), tracker, domain))[0] == expected
+
+
+async def test_detect_language_without_any_message(domain: Domain) -> None:
+    assert (await _run(ActionDetectLanguage(), make_tracker(domain), domain))[0] == []
+
+
+# --- actions that touch the database -------------------------------------------------
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+def _sender() -> str:
+    return f"cli:{uuid.uuid4().hex[:12]}"
+
+
+def _filled(**overrides: Any) -> dict[str, Any]:
+    slots = {
+        "category": "repair",
+        "request_id": uuid.uuid4().hex,
+        "description": "厨房水管漏水",
+        "address": "幸福路88弄3号1201室",
+        "preferred_time": "明天下午三点",
+        "preferred_time_iso": "2031-03-10T15:00:00+08:00|2031-03-10T15:59:59+08:00",
+        "phone": "+8613812345678",
+        "photo": "skipped",
+        "awaiting_confirmation": True,
+    }
+    slots.update(overrides)
+    return slots
+
+
+async def _tickets_of(sessions: Sessions, sender_id: str) -> list[Ticket]:
+    channel, external_id = sender_id.split(":", 1)
+    async with sessions() as session:
+        rows = await session.scalars(
+            select(Ticket)
+            .join(Resident, Ticket.resident_id == Resident.id)
+            .where(Resident.channel == channel, Resident.external_id == external_id)
+        )
+        return list(rows)
+
+
+async def test_submit_files_one_ticket(domain: Domain, database: Sessions) -> None:
+    sender = _sender()
+    tracker = make_tracker(domain, slots=_filled(), sender_id=sender)
+    events, dispatcher = await _run(ActionSubmitRequest(), tracker, domain)
+    assert _responses(dispatcher) == ["utter_ticket_filed"]
+    number = dispatcher.messages[0]["ticket_number"]
+    assert NUMBER.match(number)
+    assert dispatcher.messages[0]["status_name"] == "待接单"  # repair needs no review
+    values = _slot_values(events)
+    assert values["ticket_number"] == number
+    assert all(values[name] is None for name in REQUEST_SLOTS)
+    assert values["awaiting_confirmation"] is False
+    [ticket] = await _tickets_of(database, sender)
+    assert ticket.number == number
+    assert ticket.category_code == "repair"
+    assert ticket.description == "厨房水管漏水"
+    assert ticket.address == "幸福路88弄3号1201室"
+    assert ticket.phone == "+8613812345678"
+    assert ticket.photo_path is None
+    assert ticket.preferred_time_text == "明天下午三点"
+    assert ticket.preferred_time_at is not None
+
+
+async def test_submit_twice_files_once(domain: Domain, database: Sessions) -> None:
+    sender = _sender()
+    tracker = make_tracker(domain, slots=_filled(), sender_id=sender)
+    _, first = await _run(ActionSubmitRequest(), tracker, domain)
+    _, second = await _run(ActionSubmitRequest(), tracker, domain)
+    assert first.messages[0]["ticket_number"] == second.messages[0]["ticket_number"]
+    assert len(await _tickets_of(database, sender)) == 1
+
+
+async def test_submit_in_english_with_a_location_pin(domain: Domain, database: Sessions) -> None:
+    sender = _sender()
+    slots = _filled(
+        language="en",
+        category="legal_aid",
+        address=None,
+        latitude=31.2304,
+        longitude=121.4737,
+        photo="0f3a.jpg",
+    )
+    _, dispatcher = await _run(
+        ActionSubmitRequest(), make_tracker(domain, slots=slots, sender_id=sender), domain
+    )
+    assert dispatcher.messages[0]["status_name"] == "awaiting review"
+    [ticket] = await _tickets_of(database, sender)
+    assert ticket.address is None
+    assert float(ticket.latitude) == pytest.approx(31.2304)
+    assert ticket.photo_path == "0f3a.jpg"
+
+
+@pytest.mark.parametrize("missing", ["phone", "description", "category", "request_id", "address"])
+async def test_submit_incomplete_request(domain: Domain, database: Sessions, missing: str) -> None:
+    sender = _sender()
+    tracker = make_tracker(domain, slots=_filled(**{missing: None}), sender_id=sender)
+    events, dispatcher = await _run(ActionSubmitRequest(), tracker, domain)
+    assert events == []
+    assert _responses(dispatcher) == ["utter_nothing_to_submit"]
+    assert await _tickets_of(database, sender) == []
+
+
+async def test_status_without_tickets(domain: Domain, database: Sessions) -> None:
+    tracker = make_tracker(domain, sender_id=_sender())
+    events, dispatcher = await _run(ActionShowStatus(), tracker, domain)
+    assert events == []
+    assert _responses(dispatcher) == ["utter_no_tickets"]
+
+
+async def test_status_lists_the_filed_ticket(domain: Domain, database: Sessions) -> None:
+    sender = _sender()
+    _, filed = await _run(
+        ActionSubmitRequest(), make_tracker(domain, slots=_filled(), sender_id=sender), domain
+    )
+    number = filed.messages[0]["ticket_number"]
+    tracker = make_tracker(domain, slots={"language": "en"}, sender_id=sender)
+    _, dispatcher = await _run(ActionShowStatus(), tracker, domain)
+    assert _responses(dispatcher) == ["utter_status"]
+    lines = dispatcher.messages[0]["ticket_lines"]
+    assert number in lines
+    assert "Repairs" in lines
+    assert "waiting for an organisation" in lines
+
+
+async def test_cancel_inside_the_form_drops_the_request(domain: Domain, database: Sessions) -> None:
+    tracker = make_tracker(domain, slots=_filled(), active_loop=FORM, sender_id=_sender())
+    events, dispatcher = await _run(ActionCancelRequest(), tracker, domain)
+    assert _responses(dispatcher) == ["utter_request_abandoned"]
+    assert ActiveLoop(None) in events
+    assert all(_slot_values(events)[name] is None for name in REQUEST_SLOTS)
+
+
+async def test_cancel_with_nothing_to_cancel(domain: Domain, database: Sessions) -> None:
+    tracker = make_tracker(domain, sender_id=_sender())
+    events, dispatcher = await _run(ActionCancelRequest(), tracker, domain)
+    assert events == []
+    assert _responses(dispatcher) == ["utter_nothing_to_cancel"]
+
+
+async def test_cancel_offers_open_tickets(domain: Domain, database: Sessions) -> None:
+    sender = _sender()
+    _, filed = await _run(
+        ActionSubmitRequest(), make_tracker(domain, slots=_filled(), sender_id=sender), domain
+    )
+    number = filed.messages[0]["ticket_number"]
+    _, dispatcher = await _run(
+        ActionCancelRequest(), make_tracker(domain, sender_id=sender), domain
+    )
+    assert _responses(dispatcher) == ["utter_cancel_which"]
+    assert dispatcher.messages[0]["buttons"] == [
+        {"title": f"取消 {number}", "payload": f"t:cancel:{number}"}
+    ]
+
+
+async def test_summary_of_a_pinned_request(domain: Domain, database: Sessions) -> None:
+    slots = _filled(address=None, latitude=31.2304, longitude=121.4737, language="en")
+    tracker = make_tracker(domain, slots=slots, active_loop=None, sender_id=_sender())
+    events, dispatcher = await _run(ActionShowSummary(), tracker, domain)
+    assert events == [SlotSet("awaiting_confirmation", True)]
+    [message] = dispatcher.messages
+    assert message["response"] == "utter_summary"
+    assert message["category_name"] == "Repairs"
+    assert message["address_display"] == "Location pin 31.23040, 121.47370"
+    assert message["time_display"] == "明天下午三点 (03-10 15:00–15:59)"
+    assert message["photo_display"] == "none"
+    assert message["phone"] == "+8613812345678"
+
+
+async def test_summary_cuts_a_long_description(domain: Domain, database: Sessions) -> None:
+    tracker = make_tracker(domain, slots=_filled(description="漏" * 600), sender_id=_sender())
+    _, dispatcher = await _run(ActionShowSummary(), tracker, domain)
+    assert dispatcher.messages[0]["description"] == "漏" * 500 + "…"
+    assert dispatcher.messages[0]["address_display"] == "幸福路88弄3号1201室"

@@ -1,0 +1,216 @@
+"""domain.yml and the Rasa training data agree with each other and with the actions."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import re
+import string
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+from rasa_sdk import Action
+
+import nlu.actions
+from nlu.actions.common import CATEGORIES
+from orders import PROJECT_ROOT
+from orders.terminal import CATEGORY_CODES
+
+EN_CONDITION = [{"type": "slot", "name": "language", "value": "en"}]
+FORM = "service_request_form"
+ASKED_SLOTS = ("description", "address", "preferred_time", "phone", "photo")
+# Intents Rasa itself defines; rules may use them without declaring them.
+RASA_DEFAULT_INTENTS = {"nlu_fallback", "restart", "back", "session_start"}
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+
+
+def _load(relative: str) -> dict[str, Any]:
+    with (PROJECT_ROOT / relative).open(encoding="utf-8") as handle:
+        data: dict[str, Any] = yaml.safe_load(handle)
+    return data
+
+
+DOMAIN = _load("domain.yml")
+RULES = _load("nlu/data/rules.yml")["rules"]
+NLU = _load("nlu/data/nlu.yml")["nlu"]
+RESPONSES: dict[str, list[dict[str, Any]]] = DOMAIN["responses"]
+
+
+def _default(variations: list[dict[str, Any]]) -> dict[str, Any]:
+    defaults = [v for v in variations if "condition" not in v]
+    assert len(defaults) == 1
+    return defaults[0]
+
+
+def _english(variations: list[dict[str, Any]]) -> dict[str, Any]:
+    english = [v for v in variations if v.get("condition") == EN_CONDITION]
+    assert len(english) == 1
+    return english[0]
+
+
+def _text(variation: dict[str, Any]) -> str:
+    custom = variation.get("custom")
+    text = custom.get("text") if isinstance(custom, dict) else variation.get("text")
+    assert isinstance(text, str) and text.strip()
+    return text
+
+
+def _placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def _payloads(variation: dict[str, Any]) -> list[str]:
+    return [button["payload"] for button in variation.get("buttons") or []]
+
+
+def _keyboard_flags(variation: dict[str, Any]) -> list[list[tuple[bool, bool]]]:
+    custom = variation.get("custom") or {}
+    return [
+        [(bool(b.get("request_contact")), bool(b.get("request_location"))) for b in row]
+        for row in custom.get("reply_keyboard") or []
+    ]
+
+
+def _rule_steps() -> Iterator[dict[str, Any]]:
+    for rule in RULES:
+        for step in rule["steps"]:
+            if "or" in step:
+                yield from step["or"]
+            else:
+                yield step
+
+
+def _action_classes() -> list[type[Action]]:
+    classes: list[type[Action]] = []
+    for info in pkgutil.iter_modules(nlu.actions.__path__, "nlu.actions."):
+        module = importlib.import_module(info.name)
+        for _, value in inspect.getmembers(module, inspect.isclass):
+            if (
+                issubclass(value, Action)
+                and value.__module__ == module.__name__
+                and not inspect.isabstract(value)
+            ):
+                classes.append(value)
+    return classes
+
+
+RESPONSE_NAMES = sorted(RESPONSES)
+
+
+def test_responses_exist() -> None:
+    assert len(RESPONSE_NAMES) > 20
+    assert all(name.startswith("utter_") for name in RESPONSE_NAMES)
+
+
+@pytest.mark.parametrize("name", RESPONSE_NAMES)
+def test_response_has_a_chinese_default_and_an_english_variation(name: str) -> None:
+    variations = RESPONSES[name]
+    assert len(variations) == 2
+    zh, en = _default(variations), _english(variations)
+    assert _HAN.search(_text(zh)), f"{name}: the default variation should be Chinese"
+    assert not _HAN.search(_text(en)), f"{name}: the English variation has Chinese in it"
+
+
+@pytest.mark.parametrize("name", RESPONSE_NAMES)
+def test_response_buttons_match_across_languages(name: str) -> None:
+    zh, en = _default(RESPONSES[name]), _english(RESPONSES[name])
+    assert _payloads(zh) == _payloads(en)
+    assert len(zh.get("buttons") or []) == len(en.get("buttons") or [])
+    assert _keyboard_flags(zh) == _keyboard_flags(en)
+
+
+@pytest.mark.parametrize("name", RESPONSE_NAMES)
+def test_response_placeholders_exist_in_english(name: str) -> None:
+    zh, en = _default(RESPONSES[name]), _english(RESPONSES[name])
+    assert _placeholders(_text(zh)) <= _placeholders(_text(en))
+
+
+def test_placeholder_extraction_sees_the_summary_fields() -> None:
+    # Guards the check above against silently finding nothing.
+    assert _placeholders(_text(_default(RESPONSES["utter_summary"]))) == {
+        "category_name",
+        "description",
+        "address_display",
+        "time_display",
+        "phone",
+        "photo_display",
+    }
+
+
+def test_form_asks_for_the_expected_slots() -> None:
+    required = DOMAIN["forms"][FORM]["required_slots"]
+    assert set(ASKED_SLOTS) <= set(required)
+    assert set(required) <= set(DOMAIN["slots"])
+
+
+@pytest.mark.parametrize("slot", ASKED_SLOTS)
+def test_every_asked_slot_has_a_question(slot: str) -> None:
+    assert f"utter_ask_{slot}" in RESPONSES
+
+
+def test_rules_use_only_declared_intents_with_examples() -> None:
+    declared = set(DOMAIN["intents"])
+    with_examples = {
+        item["intent"] for item in NLU if "intent" in item and str(item.get("examples")).strip()
+    }
+    used = {step["intent"] for step in _rule_steps() if "intent" in step}
+    assert "repair" in used and "confirm_submit" in used
+    custom = used - RASA_DEFAULT_INTENTS
+    assert custom <= declared, custom - declared
+    assert custom <= with_examples, custom - with_examples
+
+
+def test_every_declared_intent_has_examples() -> None:
+    with_examples = {item["intent"] for item in NLU if "intent" in item}
+    assert set(DOMAIN["intents"]) <= with_examples, set(DOMAIN["intents"]) - with_examples
+
+
+def test_rules_use_only_declared_actions() -> None:
+    known = set(DOMAIN["actions"]) | set(DOMAIN["forms"]) | set(RESPONSES)
+    used = {step["action"] for step in _rule_steps() if "action" in step}
+    assert "action_submit_request" in used and "utter_emergency" in used
+    assert used <= known, used - known
+
+
+def test_every_declared_custom_action_is_implemented() -> None:
+    implemented = {cls().name() for cls in _action_classes()}
+    assert set(DOMAIN["actions"]) <= implemented, set(DOMAIN["actions"]) - implemented
+
+
+def test_every_implemented_action_is_declared() -> None:
+    implemented = {cls().name() for cls in _action_classes()}
+    assert implemented <= set(DOMAIN["actions"]), implemented - set(DOMAIN["actions"])
+
+
+def test_public_surface_lists_every_action() -> None:
+    exported = {getattr(nlu.actions, name) for name in nlu.actions.__all__}
+    assert set(_action_classes()) <= exported
+
+
+def test_custom_slot_mapping_actions_are_declared() -> None:
+    for slot in DOMAIN["slots"].values():
+        for mapping in slot["mappings"]:
+            if mapping["type"] == "custom" and "action" in mapping:
+                assert mapping["action"] in DOMAIN["actions"]
+
+
+def test_category_lists_agree() -> None:
+    category_intents = set(DOMAIN["intents"][: len(CATEGORIES)])
+    assert set(CATEGORIES) == category_intents
+    assert set(CATEGORY_CODES) == set(CATEGORIES)
+
+
+def test_rephrase_offers_every_category() -> None:
+    payloads = _payloads(_default(RESPONSES["utter_please_rephrase"]))
+    assert {f"/{code}" for code in CATEGORIES} <= set(payloads)
+
+
+def test_category_rule_starts_the_form_for_every_category() -> None:
+    rule = next(
+        r for r in RULES if any(s.get("action") == "action_start_request" for s in r["steps"])
+    )
+    intents = {item["intent"] for item in rule["steps"][0]["or"]}
+    assert intents == set(CATEGORIES)

@@ -1,0 +1,159 @@
+"""Phone numbers and preferred times as residents type them.
+
+hypothesis is not installed in .venv, so the odd inputs are listed by hand.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from orders.parsing import MAX_TIME_TEXT, parse_phone, parse_preferred_time
+
+TZ = "Asia/Shanghai"
+SHANGHAI = ZoneInfo(TZ)
+# Sunday 2031-03-09, 10:00 in Shanghai (02:00 UTC).
+SUNDAY_MORNING = datetime(2031, 3, 9, 2, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("13812345678", "+8613812345678"),
+        ("138 1234 5678", "+8613812345678"),
+        ("138-1234-5678", "+8613812345678"),
+        (" 138 1234 5678 ", "+8613812345678"),
+        ("+86 138 1234 5678", "+8613812345678"),
+        ("+8613812345678", "+8613812345678"),
+        ("8613812345678", "+8613812345678"),  # Telegram contacts come without the plus
+        ("86 138 1234 5678", "+8613812345678"),
+        ("86-138-1234-5678", "+8613812345678"),
+        ("（138）1234 5678", "+8613812345678"),
+        ("010-12345678", "+861012345678"),
+        ("(021) 6123 4567", "+862161234567"),
+        ("0571-8888 6666", "+8657188886666"),
+    ],
+)
+def test_valid_numbers_in_e164(text: str, expected: str) -> None:
+    assert parse_phone(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "hello",
+        "我的电话",
+        "12345",
+        "1381234567",  # one digit short
+        "138123456789",  # one digit long
+        "12345678901",  # no such mobile prefix
+        "00000000000",
+        "1" * 10_000,
+        "138" + " " * 10_000 + "12345678",
+        "📱📱📱",
+        "\x00\x01\x02",
+        "\ud800",
+    ],
+)
+def test_invalid_numbers(text: str) -> None:
+    assert parse_phone(text) is None
+
+
+def test_emoji_around_a_number_does_not_raise() -> None:
+    result = parse_phone("📱13812345678")
+    assert result in (None, "+8613812345678")
+
+
+def _at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=SHANGHAI)
+
+
+def test_tomorrow_three_pm_in_chinese() -> None:
+    window = parse_preferred_time("明天下午三点", now=SUNDAY_MORNING, timezone=TZ)
+    assert window is not None
+    assert window.start == _at(2031, 3, 10, 15)
+    assert window.start.utcoffset() == timedelta(hours=8)
+    assert window.start <= window.end < _at(2031, 3, 10, 16)
+
+
+def test_tomorrow_is_the_local_tomorrow() -> None:
+    # 17:30 UTC on Sunday is already 01:30 on Monday in Shanghai.
+    late = datetime(2031, 3, 9, 17, 30, tzinfo=UTC)
+    window = parse_preferred_time("明天下午三点", now=late, timezone=TZ)
+    assert window is not None
+    assert window.start == _at(2031, 3, 11, 15)
+
+
+def test_saturday_morning_said_on_sunday_is_the_coming_saturday() -> None:
+    window = parse_preferred_time("周六上午", now=SUNDAY_MORNING, timezone=TZ)
+    assert window is not None
+    assert window.start.date() == _at(2031, 3, 15).date()
+    assert window.start.weekday() == 5
+    assert window.start > SUNDAY_MORNING
+    assert window.start.hour < 12 and window.end.hour < 12
+
+
+def test_tomorrow_afternoon_in_english() -> None:
+    window = parse_preferred_time("tomorrow afternoon", now=SUNDAY_MORNING, timezone=TZ)
+    assert window is not None
+    assert window.start.date() == _at(2031, 3, 10).date()
+    assert 12 <= window.start.hour < 18
+    assert window.start.utcoffset() == timedelta(hours=8)
+    assert window.end > window.start
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "随时都可以",
+        "any time",
+        "anytime is fine",
+        "",
+        "   ",
+        "asdkjfh qwe",
+    ],
+)
+def test_no_specific_time(text: str) -> None:
+    assert parse_preferred_time(text, now=SUNDAY_MORNING, timezone=TZ) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2020年1月1日", "去年三月", "昨天下午", "January 1 2020", "yesterday"],
+)
+def test_past_times(text: str) -> None:
+    assert parse_preferred_time(text, now=SUNDAY_MORNING, timezone=TZ) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "明" * (MAX_TIME_TEXT + 1),
+        "tomorrow " * 10_000,
+        "明天下午三点" * 1_000,
+        "\x00\x01\xff" * 50,
+        "\ud800\udfff",
+        "🕒🕒🕒",
+        "周" * 150,
+        "9" * 150,
+    ],
+)
+def test_odd_input_gives_none_without_raising(text: str) -> None:
+    assert parse_preferred_time(text, now=SUNDAY_MORNING, timezone=TZ) is None
+
+
+def test_now_in_another_zone_is_read_in_the_configured_zone() -> None:
+    now = SUNDAY_MORNING.astimezone(ZoneInfo("America/New_York"))
+    window = parse_preferred_time("明天下午三点", now=now, timezone=TZ)
+    assert window is not None
+    assert window.start == _at(2031, 3, 10, 15)
+
+
+def test_control_characters_around_a_real_phrase() -> None:
+    window = parse_preferred_time("\x00明天\x00", now=SUNDAY_MORNING, timezone=TZ)
+    assert window is not None
+    assert window.start.date() == _at(2031, 3, 10).date()
