@@ -66,6 +66,8 @@ def engine_env() -> dict[str, str]:
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    # Rasa 3.6's dependencies warn on every start under Python 3.11; keep logs readable.
+    env.setdefault("PYTHONWARNINGS", "ignore")
     return env
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Coroutine, Iterator
@@ -21,6 +20,7 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from services.db import make_engine, prepare_database
+from tests.servers import port_open
 
 __all__ = [
     "db_engine",
@@ -44,14 +44,6 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coro).result()
-
-
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 async def _can_connect(url: str) -> bool:
@@ -87,7 +79,7 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if env_url:
         yield env_url
         return
-    if _port_open("127.0.0.1", 5432):
+    if port_open("127.0.0.1", 5432):
         for user in LOCAL_PG_USERS:
             url = LOCAL_PG_TEMPLATE.format(user=user)
             if run_async(_can_connect(url)):

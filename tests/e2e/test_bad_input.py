@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from orders.settings import Settings
 from services import Ticket
 from tests.e2e.conftest import make_settings, start_bot, stop_bot
-from tests.e2e.test_filing import PNG, one
+from tests.e2e.test_filing import PNG, file_request, one
 from tests.fakes.telegram_api import FakeTelegram
 from tests.servers import free_port
 
@@ -26,20 +26,7 @@ async def test_ten_thousand_characters_are_understood_and_kept(
 ) -> None:
     user = telegram.user(72002, language_code="zh")
     long_text = ("我家厨房水管漏水了，" + "水一直在滴，" * 1700)[:10_000]
-    await user.send_text(long_text)
-    ask = await one(user)
-    assert "地址" in (ask.text or "")
-    await user.send_text("幸福小区1栋101")
-    await one(user)
-    await user.send_text("随时都可以")
-    await one(user)
-    await user.send_text("13812345678")
-    skip = await one(user)
-    await user.press(skip, skip.button("跳过")[1])
-    summary = await one(user)
-    assert len(summary.text or "") < 4096  # the summary shortens the description
-    await user.press(summary, summary.button("提交")[1])
-    await one(user)
+    await file_request(user, long_text, ["幸福小区1栋101", "随时都可以", "13812345678"])
     async with db() as session:
         stored = await session.scalar(
             select(Ticket.description).where(Ticket.address == "幸福小区1栋101")

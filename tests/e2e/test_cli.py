@@ -81,3 +81,19 @@ def test_terminal_chat_starts_and_stops_its_own_engine(tmp_path: Path) -> None:
     assert "community services assistant" in output
     assert not port_open("127.0.0.1", settings.rasa_port)
     assert not port_open("127.0.0.1", settings.actions_port)
+
+
+def test_a_malformed_setting_stops_at_start_with_a_sentence() -> None:
+    env = {**os.environ, "DATABASE_URL": "mysql://nope", "REDIS_URL": "http://x"}
+    result = subprocess.run(
+        [*ORDERS, "up"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=PROJECT_ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "DATABASE_URL must be sqlite+aiosqlite:///" in result.stderr
+    assert "REDIS_URL must be a redis:// URL" in result.stderr

@@ -27,6 +27,23 @@ async def one(user: FakeUser) -> BotMessage:
     return message
 
 
+async def file_request(user: FakeUser, need: str, answers: list[str]) -> str:
+    """Fill in the whole form by typing (address, time, phone), skip the photo, submit;
+    return the ticket number the bot gives."""
+    await user.send_text(need)
+    await one(user)
+    for answer in answers:
+        await user.send_text(answer)
+        last = await one(user)
+    await user.press(last, last.buttons()[0][1])  # skip the photo
+    summary = await one(user)
+    await user.press(summary, summary.buttons()[0][1])  # submit
+    filed = await one(user)
+    match = NUMBER.search(filed.text or "")
+    assert match, filed.text
+    return match.group()
+
+
 async def ticket_of(db: async_sessionmaker[AsyncSession], number: str) -> Ticket:
     async with db() as session:
         ticket = await session.scalar(select(Ticket).where(Ticket.number == number))
@@ -183,3 +200,37 @@ async def test_lang_choice_switches_replies(telegram: FakeTelegram) -> None:
     assert "English" in ((await one(user)).text or "")
     await user.send_text("/start")
     assert "community services assistant" in ((await one(user)).text or "")
+
+
+async def test_cancel_offers_open_tickets_and_cancels_one(
+    telegram: FakeTelegram, db: async_sessionmaker[AsyncSession]
+) -> None:
+    user = telegram.user(71005, language_code="en")
+    answers = ["12 Heping Road, Building 2", "Monday morning", "13700001111"]
+    number = await file_request(user, "I need help with my pension subsidy application", answers)
+    match = NUMBER.search(number)
+    assert match
+
+    await user.send_text("/cancel")
+    offer = await one(user)
+    title, data = offer.button(match.group())
+    assert title == f"Cancel {match.group()}" and data == f"t:cancel:{match.group()}"
+    await user.press(offer, data)
+    assert "has been cancelled" in ((await one(user)).text or "")
+    ticket = await ticket_of(db, match.group())
+    assert ticket.status == "cancelled"
+    assert (await events_of(db, ticket))[-1].endswith("->cancelled")
+
+    # The same button pressed again answers with the ticket's state, not an error.
+    await user.press(offer, data, stale=True)
+    assert "can no longer be cancelled" in ((await one(user)).text or "")
+
+
+async def test_new_drops_the_form_and_asks_for_the_need(telegram: FakeTelegram) -> None:
+    user = telegram.user(71006, language_code="zh")
+    await user.send_text("想给孩子找个课后托管")
+    assert "地址" in ((await one(user)).text or "")
+    await user.send_text("/new")
+    assert "需要什么帮助" in ((await one(user)).text or "")
+    await user.send_text("我妈妈一个人住，想请人定期上门看看她")
+    assert "地址" in ((await one(user)).text or "")
