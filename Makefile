@@ -1,9 +1,9 @@
 # Resident Orders — the two commands: `make run` and `make test`.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 RASA_VENV := .venv-rasa
 
-.PHONY: install run test lint typecheck unit e2e clean
+.PHONY: install run test lint typecheck bench-nlu clean
 
 install: $(VENV)/.installed $(RASA_VENV)/.installed
 
@@ -37,6 +37,10 @@ typecheck: $(VENV)/.installed
 test: install lint typecheck
 	$(VENV)/bin/orders train
 	$(VENV)/bin/pytest
+
+# NLU quality on the held-out set and classification latency through the engine.
+bench-nlu: install
+	$(VENV)/bin/orders evaluate-nlu --json bench/results-nlu.json
 
 clean:
 	rm -rf $(VENV) $(RASA_VENV) models data/run

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -82,6 +84,26 @@ def classify() -> None:
     settings = _settings()
     with running_stack(settings, with_bot=False, log=settings.data_dir / "logs" / "stack.log"):
         asyncio.run(run_classify(settings))
+
+
+@app.command("evaluate-nlu")
+def evaluate_nlu(
+    output: Annotated[
+        Path | None, typer.Option("--json", help="Also write the report here.")
+    ] = None,
+) -> None:
+    """Score the production model on the held-out set (nlu/heldout) and time it."""
+    from orders.nlu_eval import evaluate, load_heldout
+    from orders.supervisor import running_stack
+
+    settings = _settings()
+    with running_stack(settings, with_bot=False, log=settings.data_dir / "logs" / "stack.log"):
+        report = asyncio.run(evaluate(settings.rasa_url, load_heldout()))
+    text = json.dumps(report, ensure_ascii=False, indent=2)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text + "\n", encoding="utf-8")
+    typer.echo(text)
 
 
 @app.command()

@@ -42,8 +42,8 @@ async def chat(settings: Settings, user: str, stdin: TextIO, out: TextIO) -> Non
     db = make_engine(settings.db_url)
     desk = FrontDesk(engine, make_sessionmaker(db), settings)
     sender = Sender(channel="cli", external_id=user, client_language=_locale_language())
-    language = await desk.language_of(sender)
-    out.write(t("chat_intro", language, user=user) + "\n")
+    # Before the first message the language is not known yet: introduce in both.
+    out.write(t("chat_intro", "zh", user=user) + "\n" + t("chat_intro", "en", user=user) + "\n")
     buttons: list[Button] = []
     try:
         while True:
