@@ -66,25 +66,25 @@ async def get_or_create_resident(
     display_name: str | None = None,
 ) -> Resident:
     """Return the resident of this channel and id, creating them if new."""
-    # Insert-then-select instead of select-then-insert: two first messages of
-    # a new resident handled at once must not both insert.
-    await session.execute(
-        _insert_ignoring_conflicts(
-            session,
-            Resident,
-            {
-                "channel": channel,
-                "external_id": external_id,
-                "display_name": display_name,
-                "created_at": utcnow(),
-            },
+    query = select(Resident).where(Resident.channel == channel, Resident.external_id == external_id)
+    # Every message looks its resident up: read first, so the common case writes nothing.
+    resident = (await session.scalars(query)).one_or_none()
+    if resident is None:
+        # Insert-ignoring-conflicts, then read: two first messages of a new resident
+        # handled at once must not both insert.
+        await session.execute(
+            _insert_ignoring_conflicts(
+                session,
+                Resident,
+                {
+                    "channel": channel,
+                    "external_id": external_id,
+                    "display_name": display_name,
+                    "created_at": utcnow(),
+                },
+            )
         )
-    )
-    resident = (
-        await session.scalars(
-            select(Resident).where(Resident.channel == channel, Resident.external_id == external_id)
-        )
-    ).one()
+        resident = (await session.scalars(query)).one()
     if display_name is not None and resident.display_name != display_name:
         resident.display_name = display_name
     return resident

@@ -4,6 +4,7 @@ They run in the application's environment and call services/ for everything that
 touches tickets; every sentence they send is a response of domain.yml.
 """
 
+from nlu.actions.clarify import ActionClarifyCategory
 from nlu.actions.language import ActionDetectLanguage
 from nlu.actions.request_form import (
     ActionChangeField,
@@ -21,6 +22,7 @@ from nlu.actions.tickets import (
 __all__ = [
     "ActionCancelRequest",
     "ActionChangeField",
+    "ActionClarifyCategory",
     "ActionDetectLanguage",
     "ActionNewRequest",
     "ActionShowStatus",

@@ -66,6 +66,7 @@ class ActionStartRequest(Action):
             SlotSet("description", description.strip() if description else None),
             SlotSet("request_id", uuid.uuid4().hex),
             SlotSet("awaiting_confirmation", False),
+            SlotSet("clarify_misses", 0),
         ]
 
 

@@ -56,7 +56,7 @@ async def test_photo_without_text_is_kept_for_the_next_request(
     user = telegram.user(72006, language_code="zh")
     await user.send_photo(PNG)
     assert "照片收到了" in ((await one(user)).text or "")
-    await user.send_text("电梯坏了三天了没人修")
+    await user.send_text("电梯又坏了，物业一直不修")
     await one(user)  # address
     await user.send_text("和平花园7号楼")
     await one(user)  # time

@@ -203,9 +203,9 @@ def test_category_lists_agree() -> None:
     assert set(CATEGORY_CODES) == set(CATEGORIES)
 
 
-def test_rephrase_offers_every_category() -> None:
-    payloads = _payloads(_default(RESPONSES["utter_please_rephrase"]))
-    assert {f"/{code}" for code in CATEGORIES} <= set(payloads)
+def test_handoff_offer_has_a_person_and_a_retry() -> None:
+    payloads = _payloads(_default(RESPONSES["utter_offer_handoff"]))
+    assert payloads == ["/human_handoff", "/other_need"]
 
 
 def test_category_rule_starts_the_form_for_every_category() -> None:
