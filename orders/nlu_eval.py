@@ -99,6 +99,7 @@ async def evaluate(engine_url: str, sets: dict[str, list[tuple[str, str]]]) -> d
     report: dict[str, Any] = {"languages": {}}
     latencies: list[float] = []
     everything: list[tuple[str, str]] = []
+    emergency_errors: list[dict[str, str]] = []
     try:
         for language, examples in sets.items():
             pairs = []
@@ -106,7 +107,10 @@ async def evaluate(engine_url: str, sets: dict[str, list[tuple[str, str]]]) -> d
                 started = time.perf_counter()
                 parsed = await client.parse(text)
                 latencies.append(time.perf_counter() - started)
-                pairs.append((gold, str(classification(text, parsed)["label"])))
+                guess = str(classification(text, parsed)["label"])
+                pairs.append((gold, guess))
+                if "emergency" in (gold, guess) and gold != guess:
+                    emergency_errors.append({"text": text, "gold": gold, "predicted": guess})
             scores = score(pairs)
             everything += pairs
             report["languages"][language] = {
@@ -121,6 +125,7 @@ async def evaluate(engine_url: str, sets: dict[str, list[tuple[str, str]]]) -> d
     recall, false_alarms = emergency_rates(everything)
     report["emergency_recall"] = round(recall, 4)
     report["emergency_false_alarm_rate"] = round(false_alarms, 4)
+    report["emergency_errors"] = emergency_errors
     report["latency_ms_p50"] = round(percentile(latencies, 50) * 1000, 2)
     report["latency_ms_p99"] = round(percentile(latencies, 99) * 1000, 2)
     return report

@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _WEEKDAY_WORDS = ("周", "星期", "礼拜")
 MAX_TIME_TEXT = 200
+MAX_SCAN = 2000  # phone numbers are looked for in the first characters of a message only
 
 
 def parse_phone(text: str, region: str = "CN") -> str | None:
@@ -37,6 +38,13 @@ def parse_phone(text: str, region: str = "CN") -> str | None:
     if not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def find_phone(text: str, region: str = "CN") -> str | None:
+    """The first valid phone number mentioned in free text, in E.164 form."""
+    for match in phonenumbers.PhoneNumberMatcher(text[:MAX_SCAN], region):
+        return phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+    return None
 
 
 @dataclass(frozen=True)

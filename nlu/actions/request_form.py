@@ -11,7 +11,7 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from nlu.actions.common import CATEGORIES, clear_request
-from orders.parsing import parse_phone, parse_preferred_time
+from orders.parsing import find_phone, parse_phone, parse_preferred_time
 from orders.settings import get_settings
 
 MAX_DESCRIPTION = 10_000
@@ -61,13 +61,18 @@ class ActionStartRequest(Action):
         description = _typed_text_before_payload(tracker)
         if description is not None and len(description.strip()) > MAX_DESCRIPTION:
             description = None
-        return [
+        events = [
             SlotSet("category", intent),
             SlotSet("description", description.strip() if description else None),
             SlotSet("request_id", uuid.uuid4().hex),
             SlotSet("awaiting_confirmation", False),
             SlotSet("clarify_misses", 0),
         ]
+        # A number written in the request itself need not be asked for again.
+        phone = find_phone(description) if description else None
+        if phone and not tracker.get_slot("phone"):
+            events.append(SlotSet("phone", phone))
+        return events
 
 
 class ActionNewRequest(Action):

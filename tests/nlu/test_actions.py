@@ -330,6 +330,16 @@ async def test_start_request_from_typed_text(domain: Domain) -> None:
     assert dispatcher.messages == []
 
 
+async def test_start_request_keeps_a_phone_number_written_in_the_request(domain: Domain) -> None:
+    text = "马桶堵了，麻烦联系我 138-1234-5678"
+    tracker = make_tracker(domain, messages=[_user(text, "repair")])
+    events, _ = await _run(ActionStartRequest(), tracker, domain)
+    assert _slot_values(events)["phone"] == "+8613812345678"
+    without = make_tracker(domain, messages=[_user("马桶堵了", "repair")])
+    events, _ = await _run(ActionStartRequest(), without, domain)
+    assert "phone" not in _slot_values(events)
+
+
 async def test_start_request_gives_each_request_its_own_id(domain: Domain) -> None:
     tracker = make_tracker(domain, messages=[_user("水管漏水", "repair")])
     first, _ = await _run(ActionStartRequest(), tracker, domain)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from orders.parsing import MAX_TIME_TEXT, parse_phone, parse_preferred_time
+from orders.parsing import MAX_TIME_TEXT, find_phone, parse_phone, parse_preferred_time
 
 TZ = "Asia/Shanghai"
 SHANGHAI = ZoneInfo(TZ)
@@ -157,3 +157,17 @@ def test_control_characters_around_a_real_phrase() -> None:
     window = parse_preferred_time("\x00明天\x00", now=SUNDAY_MORNING, timezone=TZ)
     assert window is not None
     assert window.start.date() == _at(2031, 3, 10).date()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("水管漏了 电话13812345678 幸福小区3栋", "+8613812345678"),
+        ("call me on 021-64381234 please", "+862164381234"),
+        ("我家3栋2单元501", None),
+        ("RO-261122-0007 怎么样了", None),
+        ("", None),
+    ],
+)
+def test_find_phone_in_free_text(text: str, expected: str | None) -> None:
+    assert find_phone(text) == expected
