@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,15 @@ from orders.engine import RASA_DATA, engine_env
 from orders.nlu_eval import evaluate, load_heldout
 from orders.settings import get_settings
 from tests.servers import free_port, process
+
+
+def training_folder(out: Path) -> Path:
+    """The NLU training files (not the dialogue rules), gathered in one folder."""
+    folder = out / "nlu-data"
+    folder.mkdir(exist_ok=True)
+    for path in RASA_DATA.glob("nlu*.yml"):
+        shutil.copy(path, folder / path.name)
+    return folder
 
 
 def train(config: Path, out: Path) -> tuple[Path, float]:
@@ -34,7 +44,7 @@ def train(config: Path, out: Path) -> tuple[Path, float]:
             "--config",
             str(config),
             "--nlu",
-            str(RASA_DATA / "nlu.yml"),
+            str(training_folder(out)),
             "--out",
             str(out),
             "--fixed-model-name",
