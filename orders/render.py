@@ -37,7 +37,11 @@ def ticket_lines(
             "status_line",
             language,
             number=ticket.number,
-            category=category_name(categories, ticket.category_code, language),
+            category=(
+                category_name(categories, ticket.category_code, language)
+                if ticket.category_code
+                else t(f"kind_{ticket.kind}", language)
+            ),
             status=status_name(ticket.status, language),
             created=local_time(ticket.created_at, timezone),
         )

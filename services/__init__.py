@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.alerts import AlertKind, record_alert
 from services.db import make_engine, make_sessionmaker, prepare_database
 from services.errors import (
     IllegalTransition,
@@ -36,6 +37,7 @@ from services.tickets import (
 
 __all__ = [
     "ALLOWED",
+    "AlertKind",
     "Base",
     "Category",
     "Community",
@@ -62,6 +64,7 @@ __all__ = [
     "make_sessionmaker",
     "next_ticket_number",
     "prepare_database",
+    "record_alert",
     "set_resident_language",
     "transition",
 ]

@@ -50,6 +50,16 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _on_sqlite_connect_for_migrations(dbapi_connection: Any, record: Any) -> None:
+    # Alembic's batch mode rebuilds a table (copy, DROP, rename); with foreign keys
+    # enforced the DROP of a referenced table fails once it has rows. The pragma is
+    # a no-op inside a transaction, so it is set here, before any BEGIN.
+    _on_sqlite_connect(dbapi_connection, record)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=OFF")
+    cursor.close()
+
+
 def _on_sqlite_begin(connection: Connection) -> None:
     # IMMEDIATE takes the write lock up front, waiting up to busy_timeout. A
     # deferred transaction that reads and then writes fails at once with
@@ -58,15 +68,17 @@ def _on_sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str) -> AsyncEngine:
-    """Create an async engine; SQLite gets WAL, a busy timeout and foreign keys."""
+def make_engine(url: str, *, for_migrations: bool = False) -> AsyncEngine:
+    """Create an async engine; SQLite gets WAL, a busy timeout and foreign keys
+    (enforced, except on the engine that runs migrations)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         path = _sqlite_file(parsed)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url)
-        event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+        on_connect = _on_sqlite_connect_for_migrations if for_migrations else _on_sqlite_connect
+        event.listen(engine.sync_engine, "connect", on_connect)
         event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
         return engine
     return create_async_engine(url, pool_pre_ping=True)
@@ -140,7 +152,7 @@ async def _migration_lock(engine: AsyncEngine) -> AsyncIterator[None]:
 
 async def prepare_database(url: str) -> None:
     """Migrate the database to head and load reference data, once across processes."""
-    engine = make_engine(url)
+    engine = make_engine(url, for_migrations=True)
     try:
         async with _migration_lock(engine):
             async with engine.begin() as conn:

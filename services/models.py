@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -172,12 +173,16 @@ class Ticket(Base):
     __table_args__ = (
         Index(None, "resident_id", "created_at"),
         Index(None, "status"),
+        Index(None, "urgent", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
     resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
-    category_code: Mapped[str] = mapped_column(ForeignKey("categories.code"))
+    # "service" (a category is set), "emergency" or "handoff" (staff must act; no category).
+    kind: Mapped[str] = mapped_column(String(16), default="service", server_default="service")
+    urgent: Mapped[bool] = mapped_column(default=False, server_default=false())
+    category_code: Mapped[str | None] = mapped_column(ForeignKey("categories.code"))
     community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id"))
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     status: Mapped[str] = mapped_column(String(16))

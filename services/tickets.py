@@ -38,7 +38,8 @@ def resident_actor(resident: Resident) -> str:
     return f"resident:{resident.channel}:{resident.external_id}"
 
 
-def _aware(now: datetime | None) -> datetime:
+def aware_utc(now: datetime | None) -> datetime:
+    """`now`, or the current time, as an aware UTC datetime (naive input is refused)."""
     if now is None:
         return utcnow()
     if now.tzinfo is None:
@@ -107,7 +108,7 @@ async def set_resident_language(
 
 async def next_ticket_number(session: AsyncSession, now: datetime) -> str:
     """Return the next ticket number of now's day in Asia/Shanghai, e.g. RO-261122-0007."""
-    day = _aware(now).astimezone(NUMBER_TIMEZONE).strftime("%y%m%d")
+    day = aware_utc(now).astimezone(NUMBER_TIMEZONE).strftime("%y%m%d")
     await session.execute(
         _insert_ignoring_conflicts(session, TicketNumberSequence, {"day": day, "last": 0})
     )
@@ -125,7 +126,8 @@ async def next_ticket_number(session: AsyncSession, now: datetime) -> str:
     return f"RO-{day}-{last:04d}"
 
 
-async def _ticket_by_key(session: AsyncSession, idempotency_key: str) -> Ticket | None:
+async def ticket_by_key(session: AsyncSession, idempotency_key: str) -> Ticket | None:
+    """The ticket filed with this idempotency key, if any."""
     return await session.scalar(select(Ticket).where(Ticket.idempotency_key == idempotency_key))
 
 
@@ -148,7 +150,7 @@ async def file_ticket(
 ) -> Ticket:
     """File a resident's ticket, or return the one already filed with this key."""
     if idempotency_key is not None:
-        existing = await _ticket_by_key(session, idempotency_key)
+        existing = await ticket_by_key(session, idempotency_key)
         if existing is not None:
             return existing
     category = await session.get(Category, category_code)
@@ -157,7 +159,7 @@ async def file_ticket(
     community = await find_community(
         session, address=address, latitude=latitude, longitude=longitude
     )
-    now = _aware(now)
+    now = aware_utc(now)
     ticket = Ticket(
         number=await next_ticket_number(session, now),
         resident_id=resident.id,
@@ -207,7 +209,7 @@ async def file_ticket(
     except IntegrityError:
         if idempotency_key is None:
             raise
-        winner = await _ticket_by_key(session, idempotency_key)
+        winner = await ticket_by_key(session, idempotency_key)
         if winner is None:
             raise
         return winner
@@ -248,7 +250,7 @@ async def transition(
     current = TicketStatus(ticket.status)
     new = TicketStatus(new_status)
     check_transition(current, new)
-    now = _aware(now)
+    now = aware_utc(now)
     # Compare-and-set on the old status: of two concurrent moves from the same
     # state (two organisations claiming) exactly one updates a row.
     result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]

@@ -4,6 +4,7 @@ They run in the application's environment and call services/ for everything that
 touches tickets; every sentence they send is a response of domain.yml.
 """
 
+from nlu.actions.alerts import ActionRecordAlert
 from nlu.actions.clarify import ActionClarifyCategory
 from nlu.actions.language import ActionDetectLanguage
 from nlu.actions.request_form import (
@@ -25,6 +26,7 @@ __all__ = [
     "ActionClarifyCategory",
     "ActionDetectLanguage",
     "ActionNewRequest",
+    "ActionRecordAlert",
     "ActionShowStatus",
     "ActionShowSummary",
     "ActionStartRequest",

@@ -105,9 +105,13 @@ async def test_prepare_database_three_tasks_migrate_once(
     caplog.set_level(logging.INFO, logger="alembic.runtime.migration")
     await asyncio.gather(*(prepare_database(fresh_db_url) for _ in range(3)))
     upgrades = [r for r in caplog.records if "Running upgrade" in r.getMessage()]
-    assert len(upgrades) == 1
+    assert len(upgrades) == len(REVISIONS)  # each revision ran exactly once
     assert await _reference_counts(fresh_db_url) == (11, 4)
 
+
+REVISIONS = [
+    path for path in (Path(__file__).resolve().parents[2] / "migrations" / "versions").glob("0*.py")
+]
 
 _CHILD = """
 import asyncio, logging, sys
@@ -138,6 +142,64 @@ async def test_prepare_database_three_processes_migrate_once(
     ]
     outputs = [(await p.communicate())[0].decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outputs
-    assert sum(out.count("Running upgrade") for out in outputs) == 1, outputs
+    assert sum(out.count("Running upgrade") for out in outputs) == len(REVISIONS), outputs
     assert await _tables(fresh_db_url) == TABLES
     assert await _reference_counts(fresh_db_url) == (11, 4)
+
+
+async def test_upgrade_keeps_the_tickets_already_filed(fresh_db_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    await _alembic(fresh_db_url, "upgrade", "0001_initial")
+    now = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+    engine = make_engine(fresh_db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO categories (code, name_zh, name_en, needs_review, "
+                    "sla_claim_hours, sla_done_hours, unit_price, sort_order) "
+                    "VALUES ('repair', '维修', 'Repair', false, 24, 72, 80, 1)"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO residents (id, channel, external_id, created_at) "
+                    "VALUES (1, 'telegram', '42', :now)"
+                ),
+                {"now": now},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO tickets (id, number, resident_id, category_code, status, "
+                    "description, language, channel, created_at, updated_at) VALUES "
+                    "(1, 'RO-261122-0001', 1, 'repair', 'published', '水管漏水', 'zh', "
+                    "'telegram', :now, :now)"
+                ),
+                {"now": now},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO ticket_events (ticket_id, actor, to_status, created_at) "
+                    "VALUES (1, 'system', 'submitted', :now)"
+                ),
+                {"now": now},
+            )
+    finally:
+        await engine.dispose()
+
+    await prepare_database(fresh_db_url)
+
+    engine = make_engine(fresh_db_url)
+    try:
+        async with engine.connect() as conn:
+            row = (
+                await conn.execute(text("SELECT number, kind, urgent, category_code FROM tickets"))
+            ).one()
+            events = await conn.scalar(text("SELECT count(*) FROM ticket_events"))
+    finally:
+        await engine.dispose()
+    assert tuple(row) == ("RO-261122-0001", "service", False, "repair")
+    assert events == 1

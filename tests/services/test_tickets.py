@@ -321,3 +321,42 @@ async def test_set_resident_language(session: AsyncSession) -> None:
     session.expunge_all()
     stored = await get_or_create_resident(session, channel="telegram", external_id="1001")
     assert (stored.language, stored.language_choice) == ("en", "zh")
+
+
+async def test_record_alert_files_an_urgent_staff_ticket_once(session: AsyncSession) -> None:
+    from services import AlertKind, record_alert
+
+    resident = await get_or_create_resident(session, channel="telegram", external_id="alert-1")
+    first = await record_alert(
+        session,
+        resident=resident,
+        kind=AlertKind.EMERGENCY,
+        description="厨房有很重的煤气味",
+        language="zh",
+        idempotency_key="alert-1:emergency:1",
+    )
+    again = await record_alert(
+        session,
+        resident=resident,
+        kind=AlertKind.EMERGENCY,
+        description="厨房有很重的煤气味",
+        language="zh",
+        idempotency_key="alert-1:emergency:1",
+    )
+    assert again.id == first.id
+    assert (first.kind, first.urgent, first.category_code, first.status) == (
+        "emergency",
+        True,
+        None,
+        "submitted",
+    )
+    handoff = await record_alert(
+        session,
+        resident=resident,
+        kind=AlertKind.HANDOFF,
+        description="hello\nI want a person",
+        language="en",
+        idempotency_key=None,
+    )
+    assert (handoff.kind, handoff.urgent) == ("handoff", False)
+    assert handoff.number != first.number

@@ -1,0 +1,65 @@
+"""Tickets for staff rather than organisations: emergencies and requests for a person."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.lifecycle import TicketStatus
+from services.models import Resident, Ticket, TicketEvent
+from services.tickets import aware_utc, next_ticket_number, resident_actor, ticket_by_key
+
+
+class AlertKind(StrEnum):
+    """Why staff must look at a ticket that no organisation can claim."""
+
+    EMERGENCY = "emergency"
+    HANDOFF = "handoff"
+
+
+async def record_alert(
+    session: AsyncSession,
+    *,
+    resident: Resident,
+    kind: AlertKind,
+    description: str,
+    language: str,
+    idempotency_key: str | None,
+    now: datetime | None = None,
+) -> Ticket:
+    """File a staff ticket (urgent for an emergency), once per idempotency key."""
+    if idempotency_key is not None:
+        existing = await ticket_by_key(session, idempotency_key)
+        if existing is not None:
+            return existing
+    now = aware_utc(now)
+    ticket = Ticket(
+        number=await next_ticket_number(session, now),
+        resident_id=resident.id,
+        kind=kind.value,
+        urgent=kind is AlertKind.EMERGENCY,
+        category_code=None,
+        status=TicketStatus.SUBMITTED,
+        description=description,
+        language=language,
+        channel=resident.channel,
+        idempotency_key=idempotency_key,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(ticket)
+    await session.flush()
+    session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            actor=resident_actor(resident),
+            from_status=None,
+            to_status=TicketStatus.SUBMITTED,
+            note=kind.value,
+            created_at=now,
+        )
+    )
+    await session.flush()
+    return ticket
