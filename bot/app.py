@@ -21,6 +21,7 @@ from telegram.ext import (
 )
 
 from bot import handlers
+from bot.ordering import PerChatUpdateProcessor
 from orders.engine_client import EngineClient
 from orders.frontdesk import FrontDesk
 from orders.i18n import t
@@ -30,6 +31,7 @@ from services import make_engine, make_sessionmaker
 logger = logging.getLogger(__name__)
 
 COMMANDS = ("start", "help", "new", "status", "cancel", "lang")
+MAX_CONCURRENT_UPDATES = 256
 
 
 @dataclass
@@ -83,7 +85,7 @@ def build_application(settings: Settings) -> BotApplication:
         .base_url(f"{base}/bot")
         .base_file_url(f"{base}/file/bot")
         .context_types(context_types)
-        .concurrent_updates(True)
+        .concurrent_updates(PerChatUpdateProcessor(MAX_CONCURRENT_UPDATES))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
         .build()
