@@ -8,8 +8,14 @@ from enum import StrEnum
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.lifecycle import TicketStatus
-from services.models import Resident, Ticket, TicketEvent
-from services.tickets import aware_utc, next_ticket_number, resident_actor, ticket_by_key
+from services.models import Resident, Ticket
+from services.tickets import (
+    aware_utc,
+    insert_ticket,
+    next_ticket_number,
+    resident_actor,
+    ticket_by_key,
+)
 
 
 class AlertKind(StrEnum):
@@ -49,17 +55,4 @@ async def record_alert(
         created_at=now,
         updated_at=now,
     )
-    session.add(ticket)
-    await session.flush()
-    session.add(
-        TicketEvent(
-            ticket_id=ticket.id,
-            actor=resident_actor(resident),
-            from_status=None,
-            to_status=TicketStatus.SUBMITTED,
-            note=kind.value,
-            created_at=now,
-        )
-    )
-    await session.flush()
-    return ticket
+    return await insert_ticket(session, ticket, actor=resident_actor(resident), note=kind.value)

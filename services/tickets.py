@@ -131,6 +131,54 @@ async def ticket_by_key(session: AsyncSession, idempotency_key: str) -> Ticket |
     return await session.scalar(select(Ticket).where(Ticket.idempotency_key == idempotency_key))
 
 
+async def insert_ticket(
+    session: AsyncSession,
+    ticket: Ticket,
+    *,
+    actor: str,
+    note: str | None,
+    auto_published: bool = False,
+) -> Ticket:
+    """Store a new ticket with its `submitted` event (and `published` when the category
+    publishes at once); if another request won the race on its idempotency key,
+    return that request's ticket instead."""
+    try:
+        # A savepoint, so that losing a race on the idempotency key leaves the
+        # caller's transaction usable and we can return the winner's ticket.
+        async with session.begin_nested():
+            session.add(ticket)
+            await session.flush()
+            session.add(
+                TicketEvent(
+                    ticket_id=ticket.id,
+                    actor=actor,
+                    from_status=None,
+                    to_status=TicketStatus.SUBMITTED,
+                    note=note,
+                    created_at=ticket.created_at,
+                )
+            )
+            if auto_published:
+                session.add(
+                    TicketEvent(
+                        ticket_id=ticket.id,
+                        actor=SYSTEM_ACTOR,
+                        from_status=TicketStatus.SUBMITTED,
+                        to_status=TicketStatus.PUBLISHED,
+                        note="auto-published",
+                        created_at=ticket.created_at,
+                    )
+                )
+    except IntegrityError:
+        if ticket.idempotency_key is None:
+            raise
+        winner = await ticket_by_key(session, ticket.idempotency_key)
+        if winner is None:
+            raise
+        return winner
+    return ticket
+
+
 async def file_ticket(
     session: AsyncSession,
     *,
@@ -180,40 +228,13 @@ async def file_ticket(
         created_at=now,
         updated_at=now,
     )
-    try:
-        # A savepoint, so that losing a race on the idempotency key leaves the
-        # caller's transaction usable and we can return the winner's ticket.
-        async with session.begin_nested():
-            session.add(ticket)
-            await session.flush()
-            session.add(
-                TicketEvent(
-                    ticket_id=ticket.id,
-                    actor=resident_actor(resident),
-                    from_status=None,
-                    to_status=TicketStatus.SUBMITTED,
-                    created_at=now,
-                )
-            )
-            if not category.needs_review:
-                session.add(
-                    TicketEvent(
-                        ticket_id=ticket.id,
-                        actor=SYSTEM_ACTOR,
-                        from_status=TicketStatus.SUBMITTED,
-                        to_status=TicketStatus.PUBLISHED,
-                        note="auto-published",
-                        created_at=now,
-                    )
-                )
-    except IntegrityError:
-        if idempotency_key is None:
-            raise
-        winner = await ticket_by_key(session, idempotency_key)
-        if winner is None:
-            raise
-        return winner
-    return ticket
+    return await insert_ticket(
+        session,
+        ticket,
+        actor=resident_actor(resident),
+        note=None,
+        auto_published=not category.needs_review,
+    )
 
 
 async def list_resident_tickets(
