@@ -29,7 +29,7 @@ async def test_unsure_offers_choices_then_a_person_after_two_misses(
     from rasa_sdk.executor import CollectingDispatcher
 
     from nlu.actions.clarify import ActionClarifyCategory
-    from tests.nlu.test_actions import make_tracker
+    from tests.nlu.trackers import make_tracker
 
     message = {
         "event": "user",

@@ -1,0 +1,197 @@
+"""Actions that touch tickets: submit, status, cancel, summary (real SQLite)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from rasa_sdk.events import ActiveLoop, SlotSet
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from nlu.actions import (
+    ActionCancelRequest,
+    ActionShowStatus,
+    ActionShowSummary,
+    ActionSubmitRequest,
+)
+from nlu.actions.common import REQUEST_SLOTS
+from services import Resident, Ticket
+from tests.nlu.trackers import (
+    FORM,
+    NUMBER,
+    Domain,
+    make_tracker,
+    responses,
+    run,
+    slot_values,
+)
+
+# --- actions that touch the database -------------------------------------------------
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+def _sender() -> str:
+    return f"cli:{uuid.uuid4().hex[:12]}"
+
+
+def _filled(**overrides: Any) -> dict[str, Any]:
+    slots = {
+        "category": "repair",
+        "request_id": uuid.uuid4().hex,
+        "description": "厨房水管漏水",
+        "address": "幸福路88弄3号1201室",
+        "preferred_time": "明天下午三点",
+        "preferred_time_iso": "2031-03-10T15:00:00+08:00|2031-03-10T15:59:59+08:00",
+        "phone": "+8613812345678",
+        "photo": "skipped",
+        "awaiting_confirmation": True,
+    }
+    slots.update(overrides)
+    return slots
+
+
+async def _tickets_of(sessions: Sessions, sender_id: str) -> list[Ticket]:
+    channel, external_id = sender_id.split(":", 1)
+    async with sessions() as session:
+        rows = await session.scalars(
+            select(Ticket)
+            .join(Resident, Ticket.resident_id == Resident.id)
+            .where(Resident.channel == channel, Resident.external_id == external_id)
+        )
+        return list(rows)
+
+
+async def test_submit_files_one_ticket(domain: Domain, database: Sessions) -> None:
+    sender = _sender()
+    tracker = make_tracker(domain, slots=_filled(), sender_id=sender)
+    events, dispatcher = await run(ActionSubmitRequest(), tracker, domain)
+    assert responses(dispatcher) == ["utter_ticket_filed"]
+    number = dispatcher.messages[0]["ticket_number"]
+    assert NUMBER.match(number)
+    assert dispatcher.messages[0]["status_name"] == "待接单"  # repair needs no review
+    values = slot_values(events)
+    assert values["ticket_number"] == number
+    assert all(values[name] is None for name in REQUEST_SLOTS)
+    assert values["awaiting_confirmation"] is False
+    [ticket] = await _tickets_of(database, sender)
+    assert ticket.number == number
+    assert ticket.category_code == "repair"
+    assert ticket.description == "厨房水管漏水"
+    assert ticket.address == "幸福路88弄3号1201室"
+    assert ticket.phone == "+8613812345678"
+    assert ticket.photo_path is None
+    assert ticket.preferred_time_text == "明天下午三点"
+    assert ticket.preferred_time_at is not None
+
+
+async def test_submit_twice_files_once(domain: Domain, database: Sessions) -> None:
+    sender = _sender()
+    tracker = make_tracker(domain, slots=_filled(), sender_id=sender)
+    _, first = await run(ActionSubmitRequest(), tracker, domain)
+    _, second = await run(ActionSubmitRequest(), tracker, domain)
+    assert first.messages[0]["ticket_number"] == second.messages[0]["ticket_number"]
+    assert len(await _tickets_of(database, sender)) == 1
+
+
+async def test_submit_in_english_with_a_location_pin(domain: Domain, database: Sessions) -> None:
+    sender = _sender()
+    slots = _filled(
+        language="en",
+        category="legal_aid",
+        address=None,
+        latitude=31.2304,
+        longitude=121.4737,
+        photo="0f3a.jpg",
+    )
+    _, dispatcher = await run(
+        ActionSubmitRequest(), make_tracker(domain, slots=slots, sender_id=sender), domain
+    )
+    assert dispatcher.messages[0]["status_name"] == "awaiting review"
+    [ticket] = await _tickets_of(database, sender)
+    assert ticket.address is None
+    assert float(ticket.latitude) == pytest.approx(31.2304)
+    assert ticket.photo_path == "0f3a.jpg"
+
+
+@pytest.mark.parametrize("missing", ["phone", "description", "category", "request_id", "address"])
+async def test_submit_incomplete_request(domain: Domain, database: Sessions, missing: str) -> None:
+    sender = _sender()
+    tracker = make_tracker(domain, slots=_filled(**{missing: None}), sender_id=sender)
+    events, dispatcher = await run(ActionSubmitRequest(), tracker, domain)
+    assert events == []
+    assert responses(dispatcher) == ["utter_nothing_to_submit"]
+    assert await _tickets_of(database, sender) == []
+
+
+async def test_status_without_tickets(domain: Domain, database: Sessions) -> None:
+    tracker = make_tracker(domain, sender_id=_sender())
+    events, dispatcher = await run(ActionShowStatus(), tracker, domain)
+    assert events == []
+    assert responses(dispatcher) == ["utter_no_tickets"]
+
+
+async def test_status_lists_the_filed_ticket(domain: Domain, database: Sessions) -> None:
+    sender = _sender()
+    _, filed = await run(
+        ActionSubmitRequest(), make_tracker(domain, slots=_filled(), sender_id=sender), domain
+    )
+    number = filed.messages[0]["ticket_number"]
+    tracker = make_tracker(domain, slots={"language": "en"}, sender_id=sender)
+    _, dispatcher = await run(ActionShowStatus(), tracker, domain)
+    assert responses(dispatcher) == ["utter_status"]
+    lines = dispatcher.messages[0]["ticket_lines"]
+    assert number in lines
+    assert "Repairs" in lines
+    assert "waiting for an organisation" in lines
+
+
+async def test_cancel_inside_the_form_drops_the_request(domain: Domain, database: Sessions) -> None:
+    tracker = make_tracker(domain, slots=_filled(), active_loop=FORM, sender_id=_sender())
+    events, dispatcher = await run(ActionCancelRequest(), tracker, domain)
+    assert responses(dispatcher) == ["utter_request_abandoned"]
+    assert ActiveLoop(None) in events
+    assert all(slot_values(events)[name] is None for name in REQUEST_SLOTS)
+
+
+async def test_cancel_with_nothing_to_cancel(domain: Domain, database: Sessions) -> None:
+    tracker = make_tracker(domain, sender_id=_sender())
+    events, dispatcher = await run(ActionCancelRequest(), tracker, domain)
+    assert events == []
+    assert responses(dispatcher) == ["utter_nothing_to_cancel"]
+
+
+async def test_cancel_offers_open_tickets(domain: Domain, database: Sessions) -> None:
+    sender = _sender()
+    _, filed = await run(
+        ActionSubmitRequest(), make_tracker(domain, slots=_filled(), sender_id=sender), domain
+    )
+    number = filed.messages[0]["ticket_number"]
+    _, dispatcher = await run(ActionCancelRequest(), make_tracker(domain, sender_id=sender), domain)
+    assert responses(dispatcher) == ["utter_cancel_which"]
+    assert dispatcher.messages[0]["buttons"] == [
+        {"title": f"取消 {number}", "payload": f"t:cancel:{number}"}
+    ]
+
+
+async def test_summary_of_a_pinned_request(domain: Domain, database: Sessions) -> None:
+    slots = _filled(address=None, latitude=31.2304, longitude=121.4737, language="en")
+    tracker = make_tracker(domain, slots=slots, active_loop=None, sender_id=_sender())
+    events, dispatcher = await run(ActionShowSummary(), tracker, domain)
+    assert events == [SlotSet("awaiting_confirmation", True)]
+    [message] = dispatcher.messages
+    assert message["response"] == "utter_summary"
+    assert message["category_name"] == "Repairs"
+    assert message["address_display"] == "Location pin 31.23040, 121.47370"
+    assert message["time_display"] == "明天下午三点 (03-10 15:00–15:59)"
+    assert message["photo_display"] == "none"
+    assert message["phone"] == "+8613812345678"
+
+
+async def test_summary_cuts_a_long_description(domain: Domain, database: Sessions) -> None:
+    tracker = make_tracker(domain, slots=_filled(description="漏" * 600), sender_id=_sender())
+    _, dispatcher = await run(ActionShowSummary(), tracker, domain)
+    assert dispatcher.messages[0]["description"] == "漏" * 500 + "…"
+    assert dispatcher.messages[0]["address_display"] == "幸福路88弄3号1201室"
