@@ -16,11 +16,9 @@ from orders.frontdesk import Button, FrontDesk, Reply, Sender
 from orders.i18n import t
 from orders.settings import Settings
 from services import make_engine, make_sessionmaker
+from services.reference import category_codes
 
-CATEGORY_CODES = frozenset(
-    "repair elder_care legal_aid mediation medical counselling childcare disability "
-    "housekeeping property policy".split()
-)
+CATEGORY_CODES = frozenset(category_codes())
 COMMANDS = frozenset({"start", "help", "new", "status", "cancel", "lang"})
 
 

@@ -12,20 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orders.settings import get_settings
 from services import Resident, get_or_create_resident, make_engine, make_sessionmaker
+from services.reference import category_codes
 
-CATEGORIES = (
-    "repair",
-    "elder_care",
-    "legal_aid",
-    "mediation",
-    "medical",
-    "counselling",
-    "childcare",
-    "disability",
-    "housekeeping",
-    "property",
-    "policy",
-)
+CATEGORIES = category_codes()  # the service intents are the category codes
 # Slots that describe the request being filled in; cleared after submit or cancel.
 REQUEST_SLOTS = (
     "category",

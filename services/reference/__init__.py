@@ -26,6 +26,11 @@ def load_categories() -> list[dict[str, Any]]:
     return _read_yaml("categories.yml")
 
 
+def category_codes() -> tuple[str, ...]:
+    """The service categories' codes (the NLU's service labels), in display order."""
+    return tuple(str(category["code"]) for category in load_categories())
+
+
 def load_communities() -> list[dict[str, Any]]:
     """Return the communities of communities.yml."""
     return _read_yaml("communities.yml")
