@@ -36,10 +36,9 @@ async def record_alert(
     now: datetime | None = None,
 ) -> Ticket:
     """File a staff ticket (urgent for an emergency), once per idempotency key."""
-    if idempotency_key is not None:
-        existing = await ticket_by_key(session, idempotency_key)
-        if existing is not None:
-            return existing
+    existing = await ticket_by_key(session, idempotency_key)
+    if existing is not None:
+        return existing
     now = aware_utc(now)
     ticket = Ticket(
         number=await next_ticket_number(session, now),

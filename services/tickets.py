@@ -126,8 +126,10 @@ async def next_ticket_number(session: AsyncSession, now: datetime) -> str:
     return f"RO-{day}-{last:04d}"
 
 
-async def ticket_by_key(session: AsyncSession, idempotency_key: str) -> Ticket | None:
-    """The ticket filed with this idempotency key, if any."""
+async def ticket_by_key(session: AsyncSession, idempotency_key: str | None) -> Ticket | None:
+    """The ticket filed with this idempotency key, if any (None for no key)."""
+    if idempotency_key is None:
+        return None
     return await session.scalar(select(Ticket).where(Ticket.idempotency_key == idempotency_key))
 
 
@@ -170,10 +172,8 @@ async def insert_ticket(
                     )
                 )
     except IntegrityError:
-        if ticket.idempotency_key is None:
-            raise
         winner = await ticket_by_key(session, ticket.idempotency_key)
-        if winner is None:
+        if winner is None:  # not a lost race on the key: a real integrity error
             raise
         return winner
     return ticket
@@ -197,10 +197,9 @@ async def file_ticket(
     now: datetime | None = None,
 ) -> Ticket:
     """File a resident's ticket, or return the one already filed with this key."""
-    if idempotency_key is not None:
-        existing = await ticket_by_key(session, idempotency_key)
-        if existing is not None:
-            return existing
+    existing = await ticket_by_key(session, idempotency_key)
+    if existing is not None:
+        return existing
     category = await session.get(Category, category_code)
     if category is None:
         raise UnknownCategory(category_code)
