@@ -23,7 +23,6 @@ from services import (
     NotYourTicket,
     Resident,
     TicketNotFound,
-    cancel_ticket,
     get_or_create_resident,
     list_resident_tickets,
     set_resident_language,
@@ -211,7 +210,7 @@ class FrontDesk:
         async with self._sessionmaker() as session, session.begin():
             resident, language = await self._resident_in(session, sender)
             try:
-                ticket = await cancel_ticket(session, number=number, resident=resident)
+                ticket = await workflow.cancel(session, number=number, resident=resident)
             except (TicketNotFound, NotYourTicket):
                 return [Reply(t("ticket_not_found", language, number=number))]
             except IllegalTransition as exc:

@@ -25,8 +25,6 @@ from services.models import (
 )
 from services.reference import load_reference_data
 from services.tickets import (
-    cancel_ticket,
-    file_ticket,
     get_or_create_resident,
     get_ticket,
     list_resident_tickets,
@@ -34,6 +32,7 @@ from services.tickets import (
     set_resident_language,
     transition,
 )
+from services.workflow import file_ticket
 
 __all__ = [
     "ALLOWED",
@@ -53,7 +52,6 @@ __all__ = [
     "TicketStatus",
     "UTCDateTime",
     "UnknownCategory",
-    "cancel_ticket",
     "check_transition",
     "file_ticket",
     "get_or_create_resident",

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.lifecycle import TicketStatus
 from services.models import Resident, Ticket
+from services.outbox import Button
 from services.tickets import (
     aware_utc,
     insert_ticket,
@@ -16,6 +17,7 @@ from services.tickets import (
     resident_actor,
     ticket_by_key,
 )
+from services.workflow import card_params, notify_staff
 
 
 class AlertKind(StrEnum):
@@ -54,4 +56,18 @@ async def record_alert(
         created_at=now,
         updated_at=now,
     )
-    return await insert_ticket(session, ticket, actor=resident_actor(resident), note=kind.value)
+    ticket, created = await insert_ticket(
+        session, ticket, actor=resident_actor(resident), note=kind.value
+    )
+    if created:
+        params = await card_params(session, ticket, contact=False)
+        params["resident"] = resident.display_name or resident.external_id
+        await notify_staff(
+            session,
+            ticket,
+            f"s_alert_{kind.value}",
+            params=params,
+            buttons=[[Button("btn_close", f"s:close:{ticket.number}")]],
+            now=now,
+        )
+    return ticket

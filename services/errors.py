@@ -4,7 +4,11 @@ ServiceError
  ├── IllegalTransition   a status change the lifecycle table forbids
  ├── TicketNotFound      no ticket with that number
  ├── UnknownCategory     no category with that code
- └── NotYourTicket       a resident acting on someone else's ticket
+ ├── NotYourTicket       a resident or organisation acting on someone else's ticket
+ ├── NotEligible         an organisation that does not serve the ticket's category/community
+ ├── AlreadyTaken        another organisation claimed the ticket first
+ ├── BadCredentials      an unknown, used or revoked token or link code
+ └── NotFound            no organisation/staff member with that id or name
 """
 
 from __future__ import annotations
@@ -45,3 +49,32 @@ class NotYourTicket(ServiceError):
     def __init__(self, number: str) -> None:
         super().__init__(f"ticket {number} belongs to another resident")
         self.number = number
+
+
+class NotEligible(ServiceError):
+    """The organisation is suspended or does not serve the ticket's category or community."""
+
+    def __init__(self, number: str, organisation: str) -> None:
+        super().__init__(f"{organisation} may not take ticket {number}")
+        self.number = number
+        self.organisation = organisation
+
+
+class AlreadyTaken(IllegalTransition):
+    """Another organisation holds the ticket (a lost claim race is this, not a crash)."""
+
+    def __init__(self, current: str, new: str, holder: str | None) -> None:
+        super().__init__(current, new)
+        self.holder = holder
+
+
+class BadCredentials(ServiceError):
+    """A token or link code that is unknown, already used or belongs to a suspended party."""
+
+
+class NotFound(ServiceError):
+    """No organisation, staff member or category with that identifier."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} not found")
+        self.what = what

@@ -156,6 +156,11 @@ class Organisation(Base):
     name: Mapped[str] = mapped_column(String(128))
     contact: Mapped[str | None] = mapped_column(String(128))
     active: Mapped[bool] = mapped_column(default=True)
+    # True: serves every community, present and future.
+    all_communities: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # SHA-256 of the API token; the token itself is shown once and never stored.
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    language: Mapped[str] = mapped_column(String(5), default="zh", server_default="zh")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Small sets, read together with the organisation: selectin avoids async lazy loads.
     categories: Mapped[list[Category]] = relationship(
@@ -174,6 +179,7 @@ class Ticket(Base):
         Index(None, "resident_id", "created_at"),
         Index(None, "status"),
         Index(None, "urgent", "status"),
+        Index(None, "category_code", "community_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -199,6 +205,138 @@ class Ticket(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Milestones, for SLAs, escalation, standing and settlement.
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Escalation (吹哨) is a flag with its own event, not a state.
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rating_comment: Mapped[str | None] = mapped_column(Text)
+    # True when the organisation finished it after the done SLA.
+    done_late: Mapped[bool | None] = mapped_column()
+
+
+class TicketFollower(Base):
+    """A resident who joined someone else's ticket (the same broken lift) and is
+    told what happens to it."""
+
+    __tablename__ = "ticket_followers"
+
+    ticket_id: Mapped[int] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
+    )
+    resident_id: Mapped[int] = mapped_column(
+        ForeignKey("residents.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TicketOffer(Base):
+    """A ticket shown to one organisation (its card), in match order."""
+
+    __tablename__ = "ticket_offers"
+
+    ticket_id: Mapped[int] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
+    )
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    rank: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+staff_communities = Table(
+    "staff_communities",
+    Base.metadata,
+    Column("staff_id", ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True),
+    Column("community_id", ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Staff(Base):
+    """A community staff member (role staff: their communities; admin: everything)."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    role: Mapped[str] = mapped_column(String(8))  # "admin" | "staff"
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    language: Mapped[str] = mapped_column(String(5), default="zh", server_default="zh")
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    communities: Mapped[list[Community]] = relationship(
+        secondary=staff_communities, lazy="selectin"
+    )
+
+
+class LinkCode(Base):
+    """A one-time code that binds a Telegram chat to an organisation or a staff member."""
+
+    __tablename__ = "link_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE")
+    )
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ChatLink(Base):
+    """A chat (private or group) that speaks for an organisation or a staff member."""
+
+    __tablename__ = "chat_links"
+    __table_args__ = (UniqueConstraint("channel", "chat_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    staff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class OutboxMessage(Base):
+    """A message to send, written in the same transaction as the change it reports.
+
+    The text is a catalogue key plus parameters, rendered in the recipient's language
+    when sent; buttons are [[{"key", "params", "data"}]] rows.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index(None, "state", "next_attempt_at"),
+        Index(None, "channel", "chat_id", "sent_message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(5))
+    message_key: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    buttons: Mapped[list[list[dict[str, Any]]]] = mapped_column(JSON, default=list)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    # What a reply to the sent message means (e.g. "rating_comment"), if anything.
+    reply_kind: Mapped[str | None] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(8), default="pending")  # pending|sent|blocked|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_message_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class TicketEvent(Base):
@@ -209,6 +347,10 @@ class TicketEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
     actor: Mapped[str] = mapped_column(String(64))
+    # "transition" (a status change), or a flag/fact: "escalated", "followed", "rated", "note".
+    action: Mapped[str] = mapped_column(
+        String(16), default="transition", server_default="transition"
+    )
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)

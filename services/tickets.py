@@ -6,6 +6,7 @@ the transaction (`async with session.begin():`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from services.communities import find_community
-from services.errors import IllegalTransition, NotYourTicket, TicketNotFound, UnknownCategory
+from services.errors import IllegalTransition, TicketNotFound, UnknownCategory
 from services.lifecycle import TicketStatus, check_transition
 from services.models import (
     Category,
@@ -140,7 +141,7 @@ async def insert_ticket(
     actor: str,
     note: str | None,
     auto_published: bool = False,
-) -> Ticket:
+) -> tuple[Ticket, bool]:
     """Store a new ticket with its `submitted` event (and `published` when the category
     publishes at once); if another request won the race on its idempotency key,
     return that request's ticket instead."""
@@ -175,11 +176,11 @@ async def insert_ticket(
         winner = await ticket_by_key(session, ticket.idempotency_key)
         if winner is None:  # not a lost race on the key: a real integrity error
             raise
-        return winner
-    return ticket
+        return winner, False
+    return ticket, True
 
 
-async def file_ticket(
+async def create_service_ticket(
     session: AsyncSession,
     *,
     resident: Resident,
@@ -195,11 +196,13 @@ async def file_ticket(
     language: str,
     idempotency_key: str | None,
     now: datetime | None = None,
-) -> Ticket:
-    """File a resident's ticket, or return the one already filed with this key."""
+) -> tuple[Ticket, bool]:
+    """Store a resident's ticket (submitted, or published when its category needs no
+    review), or return the one already filed with this key. Routing it to
+    organisations and staff is services.workflow.file_ticket's job."""
     existing = await ticket_by_key(session, idempotency_key)
     if existing is not None:
-        return existing
+        return existing, False
     category = await session.get(Category, category_code)
     if category is None:
         raise UnknownCategory(category_code)
@@ -226,6 +229,7 @@ async def file_ticket(
         idempotency_key=idempotency_key,
         created_at=now,
         updated_at=now,
+        published_at=None if category.needs_review else now,
     )
     return await insert_ticket(
         session,
@@ -265,8 +269,10 @@ async def transition(
     actor: str,
     note: str | None = None,
     now: datetime | None = None,
+    values: Mapping[str, Any] | None = None,
 ) -> TicketEvent:
-    """Move ticket to new_status if the lifecycle allows it, and log the event."""
+    """Move ticket to new_status if the lifecycle allows it, and log the event;
+    `values` are other columns set in the same conditional update."""
     current = TicketStatus(ticket.status)
     new = TicketStatus(new_status)
     check_transition(current, new)
@@ -276,15 +282,22 @@ async def transition(
     result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
         update(Ticket)
         .where(Ticket.id == ticket.id, Ticket.status == current.value)
-        .values(status=new.value, updated_at=now)
+        .values(status=new.value, updated_at=now, **(values or {}))
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
-        actual = await session.scalar(select(Ticket.status).where(Ticket.id == ticket.id))
-        set_committed_value(ticket, "status", actual)
-        raise IllegalTransition(str(actual), new.value)
+        actual = (
+            await session.execute(
+                select(Ticket.status, Ticket.organisation_id).where(Ticket.id == ticket.id)
+            )
+        ).one()
+        set_committed_value(ticket, "status", actual.status)
+        set_committed_value(ticket, "organisation_id", actual.organisation_id)
+        raise IllegalTransition(str(actual.status), new.value)
     set_committed_value(ticket, "status", new.value)
     set_committed_value(ticket, "updated_at", now)
+    for column, value in (values or {}).items():
+        set_committed_value(ticket, column, value)
     event = TicketEvent(
         ticket_id=ticket.id,
         actor=actor,
@@ -296,16 +309,3 @@ async def transition(
     session.add(event)
     await session.flush()
     return event
-
-
-async def cancel_ticket(
-    session: AsyncSession, *, number: str, resident: Resident, note: str | None = None
-) -> Ticket:
-    """Cancel the resident's own ticket (allowed in every state before done)."""
-    ticket = await get_ticket(session, number)
-    if ticket.resident_id != resident.id:
-        raise NotYourTicket(number)
-    await transition(
-        session, ticket, TicketStatus.CANCELLED, actor=resident_actor(resident), note=note
-    )
-    return ticket

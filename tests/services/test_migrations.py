@@ -27,6 +27,13 @@ TABLES = {
     "tickets",
     "ticket_events",
     "ticket_number_sequences",
+    "ticket_followers",
+    "ticket_offers",
+    "staff",
+    "staff_communities",
+    "link_codes",
+    "chat_links",
+    "outbox",
 }
 
 

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services import workflow
 from services import (
     Category,
     Community,
@@ -22,7 +23,7 @@ from services import (
     TicketNumberSequence,
     TicketStatus,
     UnknownCategory,
-    cancel_ticket,
+
     file_ticket,
     get_or_create_resident,
     get_ticket,
@@ -237,7 +238,7 @@ async def test_get_ticket_not_found(session: AsyncSession) -> None:
 async def test_cancel_own_ticket_writes_event(session: AsyncSession) -> None:
     resident = await _resident(session)
     ticket = await _file(session, resident)
-    cancelled = await cancel_ticket(session, number=ticket.number, resident=resident, note="已修好")
+    cancelled = await workflow.cancel(session, number=ticket.number, resident=resident, note="已修好")
     assert cancelled.status == TicketStatus.CANCELLED
     session.expunge_all()
     assert (await get_ticket(session, ticket.number)).status == "cancelled"
@@ -255,13 +256,13 @@ async def test_cancel_someone_elses_ticket(session: AsyncSession) -> None:
     stranger = await _resident(session, "666")
     ticket = await _file(session, owner)
     with pytest.raises(NotYourTicket):
-        await cancel_ticket(session, number=ticket.number, resident=stranger)
+        await workflow.cancel(session, number=ticket.number, resident=stranger)
     assert (await get_ticket(session, ticket.number)).status == TicketStatus.PUBLISHED
 
 
 async def test_cancel_unknown_ticket(session: AsyncSession) -> None:
     with pytest.raises(TicketNotFound):
-        await cancel_ticket(session, number="RO-000000-0001", resident=await _resident(session))
+        await workflow.cancel(session, number="RO-000000-0001", resident=await _resident(session))
 
 
 async def test_cancel_after_done_is_illegal_but_reopened_can_cancel(
@@ -272,10 +273,10 @@ async def test_cancel_after_done_is_illegal_but_reopened_can_cancel(
     for status in (TicketStatus.CLAIMED, TicketStatus.IN_PROGRESS, TicketStatus.DONE):
         await transition(session, ticket, status, actor="org:1")
     with pytest.raises(IllegalTransition):
-        await cancel_ticket(session, number=ticket.number, resident=resident)
+        await workflow.cancel(session, number=ticket.number, resident=resident)
     assert ticket.status == TicketStatus.DONE
     await transition(session, ticket, TicketStatus.REOPENED, actor="resident:telegram:1001")
-    await cancel_ticket(session, number=ticket.number, resident=resident)
+    await workflow.cancel(session, number=ticket.number, resident=resident)
     assert ticket.status == TicketStatus.CANCELLED
     statuses = [e.to_status for e in await _events(session, ticket)]
     assert statuses == [

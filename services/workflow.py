@@ -1,0 +1,1142 @@
+"""Carrying a ticket from filing to its end: routing, claiming, doing, rating,
+escalating, merging; every step writes its event and its notifications (outbox)
+in the caller's transaction.
+
+Actors in the event log: `resident:<channel>:<id>`, `org:<id>`, `staff:<id>`, `system`.
+Each function is safe to repeat: pressing the same button twice, or an update
+delivered twice, returns the ticket as it is instead of acting again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.communities import find_community
+from services.errors import AlreadyTaken, IllegalTransition, NotEligible, NotYourTicket
+from services.lifecycle import TicketStatus
+from services.models import (
+    Category,
+    Community,
+    Organisation,
+    Resident,
+    Staff,
+    Ticket,
+    TicketEvent,
+    TicketFollower,
+    TicketOffer,
+    organisation_categories,
+    organisation_communities,
+)
+from services.outbox import Button, Recipient, enqueue
+from services.parties import organisation_chats, staff_chats, staff_sees
+from services.tickets import (
+    SYSTEM_ACTOR,
+    aware_utc,
+    create_service_ticket,
+    get_ticket,
+    resident_actor,
+    transition,
+)
+
+S = TicketStatus
+OPEN = (S.SUBMITTED, S.PUBLISHED, S.CLAIMED, S.IN_PROGRESS, S.REOPENED)
+HELD = (S.CLAIMED, S.IN_PROGRESS)
+# A new organisation, never rated, is ranked as if rated this: good enough to get work.
+NEUTRAL_RATING = 4.0
+DUPLICATE_WINDOW = timedelta(days=3)
+AUTO_CLOSE_AFTER = timedelta(days=7)
+
+
+def org_actor(organisation: Organisation) -> str:
+    return f"org:{organisation.id}"
+
+
+def staff_actor(staff: Staff) -> str:
+    return f"staff:{staff.id}"
+
+
+def localised(zh: str, en: str) -> dict[str, str]:
+    """A parameter the renderer shows in the reader's language."""
+    return {"zh": zh, "en": en}
+
+
+# --- notification helpers -----------------------------------------------------------------
+
+
+async def _category_param(session: AsyncSession, ticket: Ticket) -> dict[str, str]:
+    if ticket.category_code is None:
+        return localised("人工处理", "needs a person")
+    category = await session.get(Category, ticket.category_code)
+    assert category is not None
+    return localised(category.name_zh, category.name_en)
+
+
+async def _community_param(session: AsyncSession, ticket: Ticket) -> dict[str, str]:
+    community = await session.get(Community, ticket.community_id) if ticket.community_id else None
+    if community is None:
+        return localised("未定社区", "community not known")
+    return localised(community.name_zh, community.name_en)
+
+
+async def card_params(session: AsyncSession, ticket: Ticket, *, contact: bool) -> dict[str, Any]:
+    """What an organisation's or staff member's card shows; the resident's phone and
+    exact address only with `contact` (after the organisation has claimed)."""
+    params: dict[str, Any] = {
+        "number": ticket.number,
+        "category": await _category_param(session, ticket),
+        "community": await _community_param(session, ticket),
+        "description": ticket.description,
+        "time": ticket.preferred_time_text or "-",
+    }
+    if contact:
+        location = (
+            f"{ticket.latitude:.5f},{ticket.longitude:.5f}"
+            if ticket.latitude is not None and ticket.longitude is not None
+            else "-"
+        )
+        params |= {
+            "address": ticket.address or "-",
+            "location": location,
+            "phone": ticket.phone or "-",
+        }
+    return params
+
+
+def _resident_language(resident: Resident, ticket: Ticket) -> str:
+    return resident.language_choice or resident.language or ticket.language
+
+
+async def notify_residents(
+    session: AsyncSession,
+    ticket: Ticket,
+    key: str,
+    *,
+    params: dict[str, Any] | None = None,
+    buttons: Sequence[Sequence[Button]] = (),
+    reply_kind: str | None = None,
+    followers: bool = True,
+    now: datetime | None = None,
+) -> None:
+    """Tell the ticket's resident (and the neighbours who joined it)."""
+    residents = [await session.get(Resident, ticket.resident_id)]
+    if followers:
+        residents += list(
+            await session.scalars(
+                select(Resident)
+                .join(TicketFollower, TicketFollower.resident_id == Resident.id)
+                .where(TicketFollower.ticket_id == ticket.id)
+                .order_by(Resident.id)
+            )
+        )
+    for index, resident in enumerate(residents):
+        assert resident is not None
+        enqueue(
+            session,
+            Recipient(resident.channel, resident.external_id, _resident_language(resident, ticket)),
+            key,
+            params={"number": ticket.number, **(params or {})},
+            # Only the ticket's own resident rates or reopens it.
+            buttons=buttons if index == 0 else (),
+            ticket=ticket,
+            reply_kind=reply_kind if index == 0 else None,
+            now=now,
+        )
+
+
+async def notify_organisation(
+    session: AsyncSession,
+    organisation: Organisation,
+    ticket: Ticket,
+    key: str,
+    *,
+    params: dict[str, Any] | None = None,
+    buttons: Sequence[Sequence[Button]] = (),
+    now: datetime | None = None,
+) -> None:
+    """Tell every chat linked to the organisation."""
+    for link in await organisation_chats(session, organisation.id):
+        enqueue(
+            session,
+            Recipient(link.channel, link.chat_id, organisation.language),
+            key,
+            params={"number": ticket.number, **(params or {})},
+            buttons=buttons,
+            ticket=ticket,
+            now=now,
+        )
+
+
+async def notify_staff(
+    session: AsyncSession,
+    ticket: Ticket,
+    key: str,
+    *,
+    params: dict[str, Any] | None = None,
+    buttons: Sequence[Sequence[Button]] = (),
+    now: datetime | None = None,
+) -> int:
+    """Tell the staff responsible for the ticket's community; returns how many chats."""
+    chats = await staff_chats(session, ticket.community_id)
+    for staff, link in chats:
+        enqueue(
+            session,
+            Recipient(link.channel, link.chat_id, staff.language),
+            key,
+            params={"number": ticket.number, **(params or {})},
+            buttons=buttons,
+            ticket=ticket,
+            now=now,
+        )
+    return len(chats)
+
+
+def offer_buttons(number: str) -> list[list[Button]]:
+    return [[Button("btn_claim", f"o:claim:{number}")]]
+
+
+def claimed_buttons(number: str) -> list[list[Button]]:
+    return [
+        [Button("btn_start", f"o:start:{number}")],
+        [Button("btn_release", f"o:rel:{number}")],
+    ]
+
+
+def working_buttons(number: str) -> list[list[Button]]:
+    return [
+        [Button("btn_done", f"o:done:{number}")],
+        [Button("btn_release", f"o:rel:{number}")],
+    ]
+
+
+def rating_buttons(number: str) -> list[list[Button]]:
+    return [
+        [
+            Button("btn_stars", f"r:rate:{number}:{stars}", {"stars": stars})
+            for stars in range(1, 6)
+        ],
+        [Button("btn_not_fixed", f"r:nf:{number}")],
+    ]
+
+
+def review_buttons(number: str) -> list[list[Button]]:
+    return [
+        [Button("btn_approve", f"s:ok:{number}"), Button("btn_reject", f"s:rej:{number}")],
+        [Button("btn_assign", f"s:asg:{number}")],
+    ]
+
+
+# --- matching -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Standing:
+    """How an organisation has served: shown to staff, used in matching."""
+
+    organisation_id: int
+    average_rating: float | None
+    ratings: int
+    completed: int
+    on_time_rate: float | None
+    releases: int
+    open_load: int
+
+
+async def standings(session: AsyncSession, organisation_ids: Sequence[int]) -> dict[int, Standing]:
+    """Standing of each organisation: average rating, on-time rate, releases, open load."""
+    ids = list(organisation_ids)
+    if not ids:
+        return {}
+    rated = {
+        row.organisation_id: (row.avg, row.n)
+        for row in await session.execute(
+            select(
+                Ticket.organisation_id,
+                func.avg(Ticket.rating).label("avg"),
+                func.count(Ticket.rating).label("n"),
+            )
+            .where(Ticket.organisation_id.in_(ids), Ticket.rating.is_not(None))
+            .group_by(Ticket.organisation_id)
+        )
+    }
+    completed = {
+        row.organisation_id: (row.n, row.late)
+        for row in await session.execute(
+            select(
+                Ticket.organisation_id,
+                func.count().label("n"),
+                func.count().filter(Ticket.done_late.is_(True)).label("late"),
+            )
+            .where(Ticket.organisation_id.in_(ids), Ticket.done_at.is_not(None))
+            .group_by(Ticket.organisation_id)
+        )
+    }
+    load = {
+        row.organisation_id: row.n
+        for row in await session.execute(
+            select(Ticket.organisation_id, func.count().label("n"))
+            .where(
+                Ticket.organisation_id.in_(ids),
+                Ticket.status.in_([S.CLAIMED, S.IN_PROGRESS, S.REOPENED]),
+            )
+            .group_by(Ticket.organisation_id)
+        )
+    }
+    actors = {f"org:{i}": i for i in ids}
+    releases = {
+        actors[row.actor]: row.n
+        for row in await session.execute(
+            select(TicketEvent.actor, func.count().label("n"))
+            .where(
+                TicketEvent.actor.in_(list(actors)),
+                TicketEvent.to_status == S.PUBLISHED.value,
+                TicketEvent.action == "transition",
+            )
+            .group_by(TicketEvent.actor)
+        )
+    }
+    result = {}
+    for i in ids:
+        avg, n_rated = rated.get(i, (None, 0))
+        n_done, n_late = completed.get(i, (0, 0))
+        result[i] = Standing(
+            organisation_id=i,
+            average_rating=float(avg) if avg is not None else None,
+            ratings=int(n_rated),
+            completed=int(n_done),
+            on_time_rate=(n_done - n_late) / n_done if n_done else None,
+            releases=int(releases.get(i, 0)),
+            open_load=int(load.get(i, 0)),
+        )
+    return result
+
+
+async def candidates(
+    session: AsyncSession, ticket: Ticket, *, exclude: Sequence[int] = ()
+) -> list[Organisation]:
+    """Active organisations serving the ticket's category and community, best first
+    (average rating, then on-time rate, then the lightest open load)."""
+    if ticket.category_code is None:
+        return []
+    query = (
+        select(Organisation)
+        .join(organisation_categories)
+        .where(
+            Organisation.active.is_(True),
+            organisation_categories.c.category_code == ticket.category_code,
+        )
+    )
+    if ticket.community_id is None:
+        # No community known: only organisations serving everywhere; staff place the rest.
+        query = query.where(Organisation.all_communities.is_(True))
+    else:
+        served = select(organisation_communities.c.organisation_id).where(
+            organisation_communities.c.community_id == ticket.community_id
+        )
+        query = query.where(Organisation.all_communities.is_(True) | Organisation.id.in_(served))
+    if exclude:
+        query = query.where(Organisation.id.not_in(list(exclude)))
+    found = list(await session.scalars(query.order_by(Organisation.id)))
+    standing = await standings(session, [o.id for o in found])
+
+    def rank(organisation: Organisation) -> tuple[float, float, int, int]:
+        s = standing[organisation.id]
+        rating = s.average_rating if s.average_rating is not None else NEUTRAL_RATING
+        on_time = s.on_time_rate if s.on_time_rate is not None else 1.0
+        return (-rating, -on_time, s.open_load, organisation.id)
+
+    return sorted(found, key=rank)
+
+
+def eligible(organisation: Organisation, ticket: Ticket) -> bool:
+    """True when the organisation is active and serves the ticket's category and community."""
+    if not organisation.active or ticket.category_code is None:
+        return False
+    if ticket.category_code not in {c.code for c in organisation.categories}:
+        return False
+    if organisation.all_communities:
+        return True
+    return ticket.community_id in {c.id for c in organisation.communities}
+
+
+async def _releasers(session: AsyncSession, ticket: Ticket) -> list[int]:
+    """Organisations that released this ticket before: not offered it again."""
+    actors = await session.scalars(
+        select(TicketEvent.actor).where(
+            TicketEvent.ticket_id == ticket.id,
+            TicketEvent.to_status == S.PUBLISHED.value,
+            TicketEvent.actor.like("org:%"),
+        )
+    )
+    return sorted({int(actor.split(":")[1]) for actor in actors})
+
+
+async def offer(session: AsyncSession, ticket: Ticket, *, now: datetime | None = None) -> int:
+    """Offer a published ticket to its matching organisations, best first (their chats
+    get the card); with none, staff are asked to assign. Returns how many got it."""
+    now = aware_utc(now)
+    found = await candidates(session, ticket, exclude=await _releasers(session, ticket))
+    await session.execute(delete(TicketOffer).where(TicketOffer.ticket_id == ticket.id))
+    params = await card_params(session, ticket, contact=False)
+    for rank, organisation in enumerate(found):
+        session.add(
+            TicketOffer(
+                ticket_id=ticket.id, organisation_id=organisation.id, rank=rank, created_at=now
+            )
+        )
+        await notify_organisation(
+            session,
+            organisation,
+            ticket,
+            "o_offer",
+            params=params,
+            buttons=offer_buttons(ticket.number),
+            now=now,
+        )
+    if not found:
+        await notify_staff(
+            session,
+            ticket,
+            "s_no_match",
+            params=params,
+            buttons=[[Button("btn_assign", f"s:asg:{ticket.number}")]],
+            now=now,
+        )
+    await session.flush()
+    return len(found)
+
+
+# --- filing -------------------------------------------------------------------------------
+
+
+async def file_ticket(
+    session: AsyncSession,
+    *,
+    resident: Resident,
+    category_code: str,
+    description: str,
+    address: str | None,
+    latitude: float | None,
+    longitude: float | None,
+    preferred_time_text: str | None,
+    preferred_time_at: datetime | None,
+    phone: str | None,
+    photo_path: str | None,
+    language: str,
+    idempotency_key: str | None,
+    now: datetime | None = None,
+) -> Ticket:
+    """File a resident's ticket and route it: straight to matching organisations, or to
+    staff for review. Filing again with the same key returns the first ticket."""
+    now = aware_utc(now)
+    ticket, created = await create_service_ticket(
+        session,
+        resident=resident,
+        category_code=category_code,
+        description=description,
+        address=address,
+        latitude=latitude,
+        longitude=longitude,
+        preferred_time_text=preferred_time_text,
+        preferred_time_at=preferred_time_at,
+        phone=phone,
+        photo_path=photo_path,
+        language=language,
+        idempotency_key=idempotency_key,
+        now=now,
+    )
+    if not created:  # filed before, or another request won the race on the key
+        return ticket
+    if ticket.status == S.PUBLISHED:
+        await offer(session, ticket, now=now)
+    else:
+        await notify_staff(
+            session,
+            ticket,
+            "s_review",
+            params=await card_params(session, ticket, contact=False),
+            buttons=review_buttons(ticket.number),
+            now=now,
+        )
+    return ticket
+
+
+async def find_duplicates(
+    session: AsyncSession,
+    *,
+    resident: Resident,
+    category_code: str,
+    address: str | None,
+    latitude: float | None,
+    longitude: float | None,
+    now: datetime | None = None,
+    limit: int = 3,
+) -> list[Ticket]:
+    """Open tickets of the last few days with the same category in the same community
+    (a broken lift reported by twenty neighbours), not the resident's own."""
+    now = aware_utc(now)
+    community = await find_community(
+        session, address=address, latitude=latitude, longitude=longitude
+    )
+    if community is None:
+        return []
+    rows = await session.scalars(
+        select(Ticket)
+        .where(
+            Ticket.category_code == category_code,
+            Ticket.community_id == community.id,
+            Ticket.status.in_([s.value for s in OPEN]),
+            Ticket.created_at >= now - DUPLICATE_WINDOW,
+            Ticket.resident_id != resident.id,
+        )
+        .order_by(Ticket.created_at.desc())
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def follow(
+    session: AsyncSession, *, number: str, resident: Resident, now: datetime | None = None
+) -> Ticket:
+    """The resident joins an open ticket (once) and is told what happens to it."""
+    now = aware_utc(now)
+    ticket = await get_ticket(session, number)
+    if ticket.status not in OPEN:
+        raise IllegalTransition(ticket.status, "followed")
+    if ticket.resident_id == resident.id:
+        return ticket
+    already = await session.get(TicketFollower, (ticket.id, resident.id))
+    if already is None:
+        async with session.begin_nested():
+            session.add(
+                TicketFollower(ticket_id=ticket.id, resident_id=resident.id, created_at=now)
+            )
+        session.add(
+            TicketEvent(
+                ticket_id=ticket.id,
+                actor=resident_actor(resident),
+                action="followed",
+                from_status=ticket.status,
+                to_status=ticket.status,
+                created_at=now,
+            )
+        )
+        await session.flush()
+    return ticket
+
+
+# --- staff --------------------------------------------------------------------------------
+
+
+def _check_staff(staff: Staff, ticket: Ticket) -> None:
+    if not staff.active or not staff_sees(staff, ticket.community_id):
+        raise NotYourTicket(ticket.number)
+
+
+async def approve(
+    session: AsyncSession, *, number: str, staff: Staff, now: datetime | None = None
+) -> Ticket:
+    """Staff approve a submitted ticket: it is published and offered."""
+    now = aware_utc(now)
+    ticket = await get_ticket(session, number)
+    _check_staff(staff, ticket)
+    if ticket.status == S.PUBLISHED:
+        return ticket
+    await transition(
+        session,
+        ticket,
+        S.PUBLISHED,
+        actor=staff_actor(staff),
+        now=now,
+        values={"published_at": now},
+    )
+    await offer(session, ticket, now=now)
+    return ticket
+
+
+async def reject(
+    session: AsyncSession,
+    *,
+    number: str,
+    staff: Staff,
+    reason: str,
+    now: datetime | None = None,
+) -> Ticket:
+    """Staff reject a submitted ticket with a reason the resident is told."""
+    now = aware_utc(now)
+    ticket = await get_ticket(session, number)
+    _check_staff(staff, ticket)
+    if ticket.status == S.REJECTED:
+        return ticket
+    await transition(
+        session,
+        ticket,
+        S.REJECTED,
+        actor=staff_actor(staff),
+        note=reason,
+        now=now,
+        values={"closed_at": now},
+    )
+    await notify_residents(session, ticket, "n_rejected", params={"reason": reason}, now=now)
+    return ticket
+
+
+async def assign(
+    session: AsyncSession,
+    *,
+    number: str,
+    staff: Staff,
+    organisation: Organisation,
+    now: datetime | None = None,
+) -> Ticket:
+    """Staff give a ticket to an organisation directly (approving it first if needed)."""
+    now = aware_utc(now)
+    ticket = await get_ticket(session, number)
+    _check_staff(staff, ticket)
+    if not organisation.active:
+        raise NotEligible(number, organisation.name)
+    if ticket.status in HELD and ticket.organisation_id == organisation.id:
+        return ticket
+    if ticket.status == S.SUBMITTED:
+        await transition(
+            session,
+            ticket,
+            S.PUBLISHED,
+            actor=staff_actor(staff),
+            now=now,
+            values={"published_at": now},
+        )
+    await transition(
+        session,
+        ticket,
+        S.CLAIMED,
+        actor=staff_actor(staff),
+        note=f"assigned to org:{organisation.id}",
+        now=now,
+        values={"organisation_id": organisation.id, "claimed_at": now},
+    )
+    await _tell_claimed(session, ticket, organisation, key="o_assigned", now=now)
+    return ticket
+
+
+async def close(
+    session: AsyncSession,
+    *,
+    number: str,
+    staff: Staff,
+    reason: str,
+    now: datetime | None = None,
+) -> Ticket:
+    """Staff end an open (or done) ticket with a reason."""
+    now = aware_utc(now)
+    ticket = await get_ticket(session, number)
+    _check_staff(staff, ticket)
+    if ticket.status == S.CLOSED:
+        return ticket
+    holder = ticket.organisation_id
+    await transition(
+        session,
+        ticket,
+        S.CLOSED,
+        actor=staff_actor(staff),
+        note=reason,
+        now=now,
+        values={"closed_at": now},
+    )
+    await notify_residents(session, ticket, "n_closed", params={"reason": reason}, now=now)
+    await _tell_holder(session, holder, ticket, "o_withdrawn", now=now)
+    return ticket
+
+
+async def merge(
+    session: AsyncSession,
+    *,
+    number: str,
+    into: str,
+    staff: Staff,
+    now: datetime | None = None,
+) -> Ticket:
+    """Staff merge a duplicate into another open ticket: its resident (and followers)
+    follow the other ticket from now on."""
+    now = aware_utc(now)
+    ticket = await get_ticket(session, number)
+    target = await get_ticket(session, into)
+    _check_staff(staff, ticket)
+    if ticket.status == S.MERGED and ticket.merged_into_id == target.id:
+        return ticket
+    if target.id == ticket.id or target.status not in OPEN:
+        raise IllegalTransition(ticket.status, S.MERGED.value)
+    holder = ticket.organisation_id
+    await transition(
+        session,
+        ticket,
+        S.MERGED,
+        actor=staff_actor(staff),
+        note=f"into {target.number}",
+        now=now,
+        values={"merged_into_id": target.id, "closed_at": now},
+    )
+    followers = await session.scalars(
+        select(TicketFollower.resident_id).where(TicketFollower.ticket_id == ticket.id)
+    )
+    residents = [ticket.resident_id, *followers]
+    for resident_id in residents:
+        resident = await session.get(Resident, resident_id)
+        assert resident is not None
+        if resident_id != target.resident_id:
+            await follow(session, number=target.number, resident=resident, now=now)
+    await notify_residents(session, ticket, "n_merged", params={"into": target.number}, now=now)
+    await _tell_holder(session, holder, ticket, "o_withdrawn", now=now)
+    return ticket
+
+
+async def escalate(
+    session: AsyncSession,
+    ticket: Ticket,
+    *,
+    actor: str,
+    note: str,
+    now: datetime | None = None,
+) -> bool:
+    """Flag a ticket as escalated (吹哨) once and tell staff; False if it already was."""
+    now = aware_utc(now)
+    if ticket.escalated_at is not None:
+        return False
+    ticket.escalated_at = now
+    session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            actor=actor,
+            action="escalated",
+            from_status=ticket.status,
+            to_status=ticket.status,
+            note=note,
+            created_at=now,
+        )
+    )
+    holder = (
+        await session.get(Organisation, ticket.organisation_id) if ticket.organisation_id else None
+    )
+    params = await card_params(session, ticket, contact=False)
+    params |= {"reason": note, "organisation": holder.name if holder else "-"}
+    await notify_staff(
+        session,
+        ticket,
+        "s_escalated",
+        params=params,
+        buttons=[[Button("btn_assign", f"s:asg:{ticket.number}")]],
+        now=now,
+    )
+    await session.flush()
+    return True
+
+
+# --- organisations ------------------------------------------------------------------------
+
+
+async def _tell_holder(
+    session: AsyncSession,
+    organisation_id: int | None,
+    ticket: Ticket,
+    key: str,
+    *,
+    now: datetime,
+) -> None:
+    if organisation_id is None:
+        return
+    organisation = await session.get(Organisation, organisation_id)
+    assert organisation is not None
+    await notify_organisation(
+        session, organisation, ticket, key, params={"status": ticket.status}, now=now
+    )
+
+
+async def _tell_claimed(
+    session: AsyncSession, ticket: Ticket, organisation: Organisation, *, key: str, now: datetime
+) -> None:
+    """The claimer gets the full card with contact details; the resident is told who;
+    the other organisations offered the ticket are told it is taken."""
+    await notify_organisation(
+        session,
+        organisation,
+        ticket,
+        key,
+        params=await card_params(session, ticket, contact=True),
+        buttons=claimed_buttons(ticket.number),
+        now=now,
+    )
+    await notify_residents(
+        session, ticket, "n_claimed", params={"organisation": organisation.name}, now=now
+    )
+    others = await session.scalars(
+        select(Organisation)
+        .join(TicketOffer, TicketOffer.organisation_id == Organisation.id)
+        .where(TicketOffer.ticket_id == ticket.id, Organisation.id != organisation.id)
+        .order_by(TicketOffer.rank)
+    )
+    for other in others:
+        await notify_organisation(
+            session, other, ticket, "o_taken", params={"organisation": organisation.name}, now=now
+        )
+
+
+async def _holder_name(session: AsyncSession, ticket: Ticket) -> str | None:
+    if ticket.organisation_id is None:
+        return None
+    holder = await session.get(Organisation, ticket.organisation_id)
+    return holder.name if holder else None
+
+
+async def claim(
+    session: AsyncSession,
+    *,
+    number: str,
+    organisation: Organisation,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> Ticket:
+    """An organisation claims a published ticket (or takes back its reopened one).
+
+    Exactly one claimer wins, across processes: the update is conditional on the
+    status in the database. The winner claiming again gets the ticket back with no
+    new event; everyone else gets AlreadyTaken naming the holder."""
+    now = aware_utc(now)
+    ticket = await get_ticket(session, number)
+    if ticket.status in HELD and ticket.organisation_id == organisation.id:
+        return ticket
+    if ticket.status == S.REOPENED:
+        if ticket.organisation_id != organisation.id:
+            raise AlreadyTaken(ticket.status, S.CLAIMED.value, await _holder_name(session, ticket))
+    elif ticket.status == S.PUBLISHED:
+        if not eligible(organisation, ticket):
+            raise NotEligible(number, organisation.name)
+    else:
+        raise AlreadyTaken(ticket.status, S.CLAIMED.value, await _holder_name(session, ticket))
+    try:
+        await transition(
+            session,
+            ticket,
+            S.CLAIMED,
+            actor=org_actor(organisation),
+            note=note,
+            now=now,
+            values={"organisation_id": organisation.id, "claimed_at": now},
+        )
+    except IllegalTransition as lost:
+        if ticket.status in HELD and ticket.organisation_id == organisation.id:
+            return ticket  # our own concurrent double press won
+        raise AlreadyTaken(lost.current, lost.new, await _holder_name(session, ticket)) from None
+    await _tell_claimed(session, ticket, organisation, key="o_claimed", now=now)
+    return ticket
+
+
+async def _held_ticket(session: AsyncSession, number: str, organisation: Organisation) -> Ticket:
+    ticket = await get_ticket(session, number)
+    if ticket.organisation_id != organisation.id:
+        raise NotYourTicket(number)
+    return ticket
+
+
+async def start(
+    session: AsyncSession,
+    *,
+    number: str,
+    organisation: Organisation,
+    now: datetime | None = None,
+) -> Ticket:
+    """The organisation has started the work; the resident is told."""
+    now = aware_utc(now)
+    ticket = await _held_ticket(session, number, organisation)
+    if ticket.status == S.IN_PROGRESS:
+        return ticket
+    await transition(session, ticket, S.IN_PROGRESS, actor=org_actor(organisation), now=now)
+    await notify_residents(
+        session, ticket, "n_started", params={"organisation": organisation.name}, now=now
+    )
+    return ticket
+
+
+async def done(
+    session: AsyncSession,
+    *,
+    number: str,
+    organisation: Organisation,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> Ticket:
+    """The organisation has finished (a claimed ticket is started and finished at once);
+    the resident is asked to confirm and rate it, or to say it is not fixed."""
+    now = aware_utc(now)
+    ticket = await _held_ticket(session, number, organisation)
+    if ticket.status == S.DONE:
+        return ticket
+    if ticket.status == S.CLAIMED:
+        await transition(session, ticket, S.IN_PROGRESS, actor=org_actor(organisation), now=now)
+    category = await session.get(Category, ticket.category_code) if ticket.category_code else None
+    late = bool(
+        category is not None
+        and ticket.claimed_at is not None
+        and now > ticket.claimed_at + timedelta(hours=category.sla_done_hours)
+    )
+    await transition(
+        session,
+        ticket,
+        S.DONE,
+        actor=org_actor(organisation),
+        note=note,
+        now=now,
+        values={"done_at": now, "done_late": late},
+    )
+    await notify_residents(
+        session,
+        ticket,
+        "n_done",
+        params={"organisation": organisation.name, "note": note or "-"},
+        buttons=rating_buttons(ticket.number),
+        reply_kind="rating_comment",
+        now=now,
+    )
+    return ticket
+
+
+async def release(
+    session: AsyncSession,
+    *,
+    number: str,
+    organisation: Organisation,
+    reason: str,
+    now: datetime | None = None,
+) -> Ticket:
+    """The organisation cannot serve the ticket: it is published again and offered to the
+    others (not back to this organisation); staff and the resident are told."""
+    now = aware_utc(now)
+    ticket = await _held_ticket(session, number, organisation)
+    await transition(
+        session,
+        ticket,
+        S.PUBLISHED,
+        actor=org_actor(organisation),
+        note=reason,
+        now=now,
+        values={"organisation_id": None, "claimed_at": None, "published_at": now},
+    )
+    await notify_residents(session, ticket, "n_released", now=now)
+    await notify_staff(
+        session,
+        ticket,
+        "s_released",
+        params={"organisation": organisation.name, "reason": reason},
+        now=now,
+    )
+    await offer(session, ticket, now=now)
+    return ticket
+
+
+# --- residents ----------------------------------------------------------------------------
+
+
+async def _own_ticket(session: AsyncSession, number: str, resident: Resident) -> Ticket:
+    ticket = await get_ticket(session, number)
+    if ticket.resident_id != resident.id:
+        raise NotYourTicket(number)
+    return ticket
+
+
+async def rate(
+    session: AsyncSession,
+    *,
+    number: str,
+    resident: Resident,
+    stars: int,
+    comment: str | None = None,
+    now: datetime | None = None,
+) -> Ticket:
+    """The resident confirms the work and rates it 1–5: the ticket is closed. Rating
+    again (a double press) changes nothing."""
+    now = aware_utc(now)
+    if not 1 <= stars <= 5:
+        raise ValueError("a rating is 1 to 5 stars")
+    ticket = await _own_ticket(session, number, resident)
+    if ticket.status == S.CLOSED and ticket.rating is not None:
+        return ticket
+    await transition(
+        session,
+        ticket,
+        S.CLOSED,
+        actor=resident_actor(resident),
+        note=f"rated {stars}",
+        now=now,
+        values={"rating": stars, "rating_comment": comment, "closed_at": now},
+    )
+    if ticket.organisation_id is not None:
+        organisation = await session.get(Organisation, ticket.organisation_id)
+        assert organisation is not None
+        await notify_organisation(
+            session, organisation, ticket, "o_rated", params={"stars": stars}, now=now
+        )
+    return ticket
+
+
+async def comment_rating(
+    session: AsyncSession,
+    *,
+    number: str,
+    resident: Resident,
+    comment: str,
+    now: datetime | None = None,
+) -> Ticket:
+    """Add the resident's comment to their rating (the first comment is kept)."""
+    now = aware_utc(now)
+    ticket = await _own_ticket(session, number, resident)
+    if ticket.rating is None:
+        raise IllegalTransition(ticket.status, "commented")
+    if ticket.rating_comment is None:
+        ticket.rating_comment = comment
+        session.add(
+            TicketEvent(
+                ticket_id=ticket.id,
+                actor=resident_actor(resident),
+                action="note",
+                from_status=ticket.status,
+                to_status=ticket.status,
+                note=comment,
+                created_at=now,
+            )
+        )
+        await session.flush()
+    return ticket
+
+
+async def not_fixed(
+    session: AsyncSession,
+    *,
+    number: str,
+    resident: Resident,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> Ticket:
+    """The resident says it is not fixed: reopened, back to the same organisation."""
+    now = aware_utc(now)
+    ticket = await _own_ticket(session, number, resident)
+    if ticket.status == S.REOPENED:
+        return ticket
+    await transition(
+        session,
+        ticket,
+        S.REOPENED,
+        actor=resident_actor(resident),
+        note=note,
+        now=now,
+        values={"done_at": None, "done_late": None},
+    )
+    if ticket.organisation_id is not None:
+        organisation = await session.get(Organisation, ticket.organisation_id)
+        assert organisation is not None
+        await notify_organisation(
+            session,
+            organisation,
+            ticket,
+            "o_reopened",
+            params=await card_params(session, ticket, contact=True),
+            buttons=[
+                [Button("btn_claim_again", f"o:claim:{ticket.number}")],
+                [Button("btn_release", f"o:rel:{ticket.number}")],
+            ],
+            now=now,
+        )
+    return ticket
+
+
+async def cancel(
+    session: AsyncSession,
+    *,
+    number: str,
+    resident: Resident,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> Ticket:
+    """The resident cancels their ticket (any state before done); its organisation is told."""
+    now = aware_utc(now)
+    ticket = await _own_ticket(session, number, resident)
+    if ticket.status == S.CANCELLED:
+        return ticket
+    holder = ticket.organisation_id
+    await transition(
+        session,
+        ticket,
+        S.CANCELLED,
+        actor=resident_actor(resident),
+        note=note,
+        now=now,
+        values={"closed_at": now},
+    )
+    await _tell_holder(session, holder, ticket, "o_withdrawn", now=now)
+    return ticket
+
+
+# --- time ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    escalated: list[str]
+    auto_closed: list[str]
+
+
+async def sweep(session: AsyncSession, *, now: datetime | None = None) -> SweepResult:
+    """Escalate tickets unclaimed past their claim SLA or unfinished past their done
+    SLA, and close done tickets the resident has not confirmed within 7 days."""
+    now = aware_utc(now)
+    escalated: list[str] = []
+    rows = await session.execute(
+        select(Ticket, Category)
+        .join(Category, Category.code == Ticket.category_code)
+        .where(
+            Ticket.escalated_at.is_(None),
+            Ticket.status.in_([S.PUBLISHED, S.CLAIMED, S.IN_PROGRESS]),
+        )
+        .order_by(Ticket.id)
+    )
+    for ticket, category in rows:
+        if ticket.status == S.PUBLISHED:
+            since, hours, why = ticket.published_at, category.sla_claim_hours, "unclaimed"
+        else:
+            since, hours, why = ticket.claimed_at, category.sla_done_hours, "overdue"
+        if since is not None and now > since + timedelta(hours=hours):
+            if await escalate(
+                session, ticket, actor=SYSTEM_ACTOR, note=f"{why} after {hours} h", now=now
+            ):
+                escalated.append(ticket.number)
+    auto_closed: list[str] = []
+    stale = await session.scalars(
+        select(Ticket)
+        .where(Ticket.status == S.DONE, Ticket.done_at < now - AUTO_CLOSE_AFTER)
+        .order_by(Ticket.id)
+    )
+    for ticket in stale:
+        await transition(
+            session,
+            ticket,
+            S.CLOSED,
+            actor=SYSTEM_ACTOR,
+            note="unrated",
+            now=now,
+            values={"closed_at": now},
+        )
+        await notify_residents(session, ticket, "n_auto_closed", now=now)
+        auto_closed.append(ticket.number)
+    return SweepResult(escalated=escalated, auto_closed=auto_closed)
+
+
+async def ticket_events(session: AsyncSession, number: str) -> list[TicketEvent]:
+    """A ticket's history, oldest first."""
+    ticket = await get_ticket(session, number)
+    rows = await session.scalars(
+        select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
+    )
+    return list(rows)
