@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,11 +22,14 @@ from telegram.ext import (
 )
 
 from bot import handlers
+from bot.notifier import Notifier
 from bot.ordering import PerChatUpdateProcessor
 from orders.engine_client import EngineClient
 from orders.frontdesk import FrontDesk
 from orders.i18n import t
 from orders.settings import Settings
+from orders.wakeup import Waker
+from orders.workdesk import WorkDesk
 from services import make_engine, make_sessionmaker
 
 logger = logging.getLogger(__name__)
@@ -42,6 +46,9 @@ class BotData:
     frontdesk: FrontDesk | None = None
     engine: EngineClient | None = None
     database: AsyncEngine | None = None
+    workdesk: WorkDesk | None = None
+    waker: Waker | None = None
+    notifier: asyncio.Task[None] | None = None
 
 
 class Context(CallbackContext[ExtBot[None], dict[object, object], dict[object, object], BotData]):
@@ -57,7 +64,19 @@ async def _post_init(application: BotApplication) -> None:
     settings = data.settings
     data.engine = EngineClient(settings.rasa_url, timeout=settings.engine_timeout_s)
     data.database = make_engine(settings.db_url)
-    data.frontdesk = FrontDesk(data.engine, make_sessionmaker(data.database), settings)
+    sessionmaker = make_sessionmaker(data.database)
+    data.waker = Waker(settings.redis_url)
+    data.frontdesk = FrontDesk(data.engine, sessionmaker, settings, data.waker)
+    data.workdesk = WorkDesk(sessionmaker, data.waker)
+    notifier = Notifier(
+        application.bot,
+        sessionmaker,
+        data.waker,
+        poll_seconds=settings.notifier_poll_s,
+        sweep_seconds=settings.sweep_interval_s,
+    )
+    # Not application.create_task: the notifier outlives start-up and stops at shutdown.
+    data.notifier = asyncio.create_task(notifier.run(), name="notifier")
     for language_code, language in ((None, "zh"), ("zh", "zh"), ("en", "en")):
         await application.bot.set_my_commands(
             [BotCommand(name, t(f"command_{name}", language)) for name in COMMANDS],
@@ -66,7 +85,13 @@ async def _post_init(application: BotApplication) -> None:
 
 
 async def _post_shutdown(application: BotApplication) -> None:
-    """Closes the engine client and the database connections."""
+    """Stops the notifier, closes the engine client and the database connections."""
+    task = application.bot_data.notifier
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    if application.bot_data.waker is not None:
+        await application.bot_data.waker.close()
     if application.bot_data.engine is not None:
         await application.bot_data.engine.close()
     if application.bot_data.database is not None:
@@ -94,6 +119,8 @@ def build_application(settings: Settings) -> BotApplication:
     private = filters.ChatType.PRIVATE
     for name in COMMANDS:
         application.add_handler(CommandHandler(name, handlers.command, filters=private))
+    # /link works in groups too: an organisation links its group chat.
+    application.add_handler(CommandHandler("link", handlers.link))
     application.add_handler(CallbackQueryHandler(handlers.button))
     application.add_handler(MessageHandler(private & filters.LOCATION, handlers.location))
     application.add_handler(MessageHandler(private & filters.CONTACT, handlers.contact))

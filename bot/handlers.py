@@ -6,11 +6,12 @@ import logging
 import uuid
 from typing import TYPE_CHECKING
 
-from telegram import Message, ReplyKeyboardRemove, Update
+from telegram import CallbackQuery, Message, ReplyKeyboardRemove, Update
 from telegram.error import BadRequest, TelegramError
 
 from bot.render import messages
 from orders.frontdesk import FrontDesk, Reply, Sender
+from orders.workdesk import WorkDesk, handles
 
 if TYPE_CHECKING:
     from bot.app import Context
@@ -22,16 +23,24 @@ KEYBOARD_SHOWN = "reply_keyboard_shown"
 def _sender(update: Update) -> Sender:
     user = update.effective_user
     assert user is not None  # handlers are registered for user messages only
+    chat = update.effective_chat
     return Sender(
         channel="telegram",
         external_id=str(user.id),
         display_name=user.full_name,
         client_language=user.language_code,
+        chat_id=str(chat.id) if chat is not None else None,
     )
 
 
 def _desk(context: Context) -> FrontDesk:
     desk = context.bot_data.frontdesk
+    assert desk is not None  # created in post_init
+    return desk
+
+
+def _workdesk(context: Context) -> WorkDesk:
+    desk = context.bot_data.workdesk
     assert desk is not None  # created in post_init
     return desk
 
@@ -58,11 +67,24 @@ async def command(update: Update, context: Context) -> None:
     await _send(update, context, await _desk(context).command(_sender(update), name))
 
 
+async def link(update: Update, context: Context) -> None:
+    """`/link CODE` (private chat or group): binds the chat to an organisation or staff."""
+    code = " ".join(context.args or [])
+    await _send(update, context, await _workdesk(context).link(_sender(update), code))
+
+
 async def text(update: Update, context: Context) -> None:
-    """Passes typed text to the engine."""
+    """Passes typed text to the engine (a reply to a rating request is its comment)."""
     message = update.effective_message
     if message is None:
         return
+    if message.reply_to_message is not None and message.text:
+        replies = await _workdesk(context).reply_to_notice(
+            _sender(update), str(message.reply_to_message.message_id), message.text
+        )
+        if replies is not None:
+            await _send(update, context, replies)
+            return
     await _send(update, context, await _desk(context).text(_sender(update), message.text or ""))
 
 
@@ -71,6 +93,9 @@ async def button(update: Update, context: Context) -> None:
     query = update.callback_query
     if query is None:
         return
+    if handles(query.data or ""):
+        await _work_button(update, context, query)
+        return
     await query.answer()
     if isinstance(query.message, Message) and query.message.reply_markup is not None:
         try:
@@ -78,6 +103,20 @@ async def button(update: Update, context: Context) -> None:
         except BadRequest:
             pass  # already edited (a double press) or too old to edit
     await _send(update, context, await _desk(context).press(_sender(update), query.data or ""))
+
+
+async def _work_button(update: Update, context: Context, query: CallbackQuery) -> None:
+    """An organisation, staff or resident button after filing: the toast says what
+    happened; the card's buttons are retired once pressed (a new message carries
+    the next ones)."""
+    result = await _workdesk(context).press(_sender(update), query.data or "")
+    await query.answer(result.toast)
+    if isinstance(query.message, Message) and query.message.reply_markup is not None:
+        try:
+            await query.edit_message_reply_markup(reply_markup=None)
+        except BadRequest:
+            pass  # already edited (a double press) or too old to edit
+    await _send(update, context, result.replies)
 
 
 async def location(update: Update, context: Context) -> None:

@@ -71,6 +71,13 @@ def messages(reply: Reply) -> list[tuple[str, Markup | None]]:
     markup: Markup | None
     if reply.keyboard:
         markup = reply_keyboard(reply.keyboard)
+    elif reply.rows:
+        markup = InlineKeyboardMarkup(
+            [
+                [InlineKeyboardButton(b.title, callback_data=b.payload) for b in row]
+                for row in reply.rows
+            ]
+        )
     else:
         markup = inline_keyboard(reply.buttons)
     pieces = split_text(reply.text)

@@ -40,11 +40,12 @@ def _logging() -> None:
 @app.command()
 def up(
     no_bot: Annotated[bool, typer.Option("--no-bot", help="Leave the Telegram front off.")] = False,
+    no_web: Annotated[bool, typer.Option("--no-web", help="Leave the web process off.")] = False,
 ) -> None:
-    """Start every process (engine, actions, Telegram bot) in the foreground."""
+    """Start every process (engine, actions, web, Telegram bot) in the foreground."""
     from orders.supervisor import run_foreground
 
-    raise typer.Exit(run_foreground(_settings(), with_bot=not no_bot))
+    raise typer.Exit(run_foreground(_settings(), with_bot=not no_bot, with_web=not no_web))
 
 
 @app.command()
@@ -60,6 +61,17 @@ def bot() -> None:
     from bot.app import run_polling
 
     run_polling(settings)
+
+
+@app.command()
+def web() -> None:
+    """Run the web process alone (JSON API, /healthz) on WEB_HOST:WEB_PORT; it does not
+    migrate: `orders up` (or `orders migrate`) does that first."""
+    settings = _settings()
+    _logging()
+    from web.app import run
+
+    run(settings)
 
 
 @app.command()
@@ -120,6 +132,16 @@ def migrate() -> None:
     from services import prepare_database
 
     asyncio.run(prepare_database(_settings().db_url))
+
+
+def _register_admin() -> None:
+    from orders.admin_cli import org_app, staff_app
+
+    app.add_typer(org_app, name="org")
+    app.add_typer(staff_app, name="staff")
+
+
+_register_admin()
 
 
 def main() -> None:

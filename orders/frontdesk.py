@@ -18,6 +18,7 @@ from orders.engine_client import EngineClient, EngineUnavailable, payload
 from orders.i18n import LANGUAGES, resolve_language, status_name, t
 from orders.render import ticket_lines
 from orders.settings import Settings
+from orders.wakeup import Waker
 from services import (
     IllegalTransition,
     NotYourTicket,
@@ -26,6 +27,7 @@ from services import (
     get_or_create_resident,
     list_resident_tickets,
     set_resident_language,
+    workflow,
 )
 from services.categories import list_categories
 
@@ -58,6 +60,8 @@ class Reply:
     buttons: list[Button] = field(default_factory=list)
     # A reply keyboard (Telegram's contact/location buttons): rows of button dicts.
     keyboard: list[list[dict[str, Any]]] | None = None
+    # Inline buttons laid out in these rows (instead of `buttons`' automatic layout).
+    rows: list[list[Button]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -68,10 +72,17 @@ class Sender:
     external_id: str
     display_name: str | None = None
     client_language: str | None = None
+    # The chat the message came from, when it is not the person's own (a group).
+    chat_id: str | None = None
 
     @property
     def conversation_id(self) -> str:
         return f"{self.channel}:{self.external_id}"
+
+    @property
+    def chat(self) -> str:
+        """The chat to link or answer: the group's id, else the person's own chat."""
+        return self.chat_id or self.external_id
 
 
 def replies_from_engine(messages: list[dict[str, Any]]) -> list[Reply]:
@@ -104,10 +115,12 @@ class FrontDesk:
         engine: EngineClient,
         sessionmaker: async_sessionmaker[AsyncSession],
         settings: Settings,
+        waker: Waker | None = None,
     ) -> None:
         self._engine = engine
         self._sessionmaker = sessionmaker
         self._settings = settings
+        self._waker = waker
 
     async def _resident(self, sender: Sender, text: str | None) -> tuple[Resident, str]:
         """The resident and the language to answer them in (remembered when it changes)."""
@@ -217,6 +230,8 @@ class FrontDesk:
                 current = status_name(str(exc.current), language)
                 return [Reply(t("ticket_not_cancellable", language, number=number, status=current))]
         logger.info("ticket.cancelled ticket=%s channel=%s", ticket.number, sender.channel)
+        if self._waker is not None:
+            await self._waker.wake()  # its organisation, if any, is told
         return [Reply(t("ticket_cancelled", language, number=number))]
 
     async def _resident_in(self, session: AsyncSession, sender: Sender) -> tuple[Resident, str]:

@@ -32,6 +32,11 @@ def t(key: str, language: str, **values: Any) -> str:
     return text.format(**values) if values else text
 
 
+def has_key(key: str) -> bool:
+    """True when the catalogue has this key."""
+    return key in _catalogue()
+
+
 def status_name(status: str, language: str) -> str:
     """A ticket status as the resident reads it."""
     names: dict[str, dict[str, str]] = _catalogue()["status"]

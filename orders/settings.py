@@ -36,9 +36,15 @@ class Settings(BaseSettings):
     rasa_port: int = Field(default=5005, ge=1, le=65535)
     actions_host: str = "127.0.0.1"
     actions_port: int = Field(default=5055, ge=1, le=65535)
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8000, ge=1, le=65535)
     timezone: str = "Asia/Shanghai"
     engine_timeout_s: float = Field(default=20.0, gt=0)
     max_photo_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # The notifier looks at the outbox at least this often (a wake-up makes it sooner),
+    # and checks SLAs (escalation, auto-close) this often.
+    notifier_poll_s: float = Field(default=2.0, gt=0)
+    sweep_interval_s: float = Field(default=60.0, gt=0)
 
     @field_validator("telegram_bot_token", "redis_url", mode="before")
     @classmethod
@@ -117,6 +123,10 @@ class Settings(BaseSettings):
     @property
     def actions_url(self) -> str:
         return f"http://{self.actions_host}:{self.actions_port}/webhook"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.web_host}:{self.web_port}"
 
     @property
     def photos_dir(self) -> Path:

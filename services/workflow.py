@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from services.communities import find_community
 from services.errors import AlreadyTaken, IllegalTransition, NotEligible, NotYourTicket
@@ -707,7 +708,16 @@ async def escalate(
     now = aware_utc(now)
     if ticket.escalated_at is not None:
         return False
-    ticket.escalated_at = now
+    # Conditional, so two sweepers (two bot replicas) escalate a ticket once.
+    flagged: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+        update(Ticket)
+        .where(Ticket.id == ticket.id, Ticket.escalated_at.is_(None))
+        .values(escalated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if flagged.rowcount != 1:
+        return False
+    set_committed_value(ticket, "escalated_at", now)
     session.add(
         TicketEvent(
             ticket_id=ticket.id,
@@ -1138,5 +1148,26 @@ async def ticket_events(session: AsyncSession, number: str) -> list[TicketEvent]
     ticket = await get_ticket(session, number)
     rows = await session.scalars(
         select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
+    )
+    return list(rows)
+
+
+async def offer_count(session: AsyncSession, number: str) -> int:
+    """How many organisations the ticket is currently offered to."""
+    ticket = await get_ticket(session, number)
+    count = await session.scalar(
+        select(func.count()).select_from(TicketOffer).where(TicketOffer.ticket_id == ticket.id)
+    )
+    return int(count or 0)
+
+
+async def assignable(session: AsyncSession, ticket: Ticket) -> list[Organisation]:
+    """Organisations staff may assign the ticket to: its matches best first, else
+    every active organisation (staff know things matching does not)."""
+    found = await candidates(session, ticket)
+    if found:
+        return found
+    rows = await session.scalars(
+        select(Organisation).where(Organisation.active.is_(True)).order_by(Organisation.name)
     )
     return list(rows)

@@ -1,0 +1,136 @@
+"""The notifier: drains the outbox to Telegram and runs the lifecycle's clock.
+
+Messages are leased in a short transaction, sent outside it, then marked: sent;
+retried later (429 after Telegram's `retry_after`, 5xx and network errors with
+exponential backoff); or given up (403 "bot was blocked" is recorded as blocked,
+other 4xx as failed). A notifier that dies mid-send leaves its leased messages to
+be sent when the lease ends, by itself after a restart or by another replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import Bot
+from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
+
+from bot.render import messages
+from orders.notices import render
+from orders.wakeup import Waker
+from services import workflow
+from services.models import OutboxMessage, utcnow
+from services.outbox import (
+    backoff,
+    lease_due,
+    mark_retry,
+    mark_sent,
+    mark_undeliverable,
+)
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+
+
+class Notifier:
+    """Sends what the outbox holds for Telegram; sweeps SLAs on a timer."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        waker: Waker,
+        *,
+        poll_seconds: float = 2.0,
+        sweep_seconds: float = 60.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._bot = bot
+        self._sessionmaker = sessionmaker
+        self._waker = waker
+        self._poll = poll_seconds
+        self._sweep_every = sweep_seconds
+        self._clock = clock
+        self._last_sweep: datetime | None = None
+
+    async def run(self) -> None:
+        """Forever: send what is due, sweep when it is time, wait for a wake-up or the poll."""
+        while True:
+            try:
+                await self.sweep_if_due()
+                await self.drain()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database may be restarting; try again at the next poll
+                logger.exception("notifier.cycle_failed")
+            await self._waker.wait(self._poll)
+
+    async def sweep_if_due(self) -> None:
+        now = self._clock()
+        if self._last_sweep is not None and now - self._last_sweep < timedelta(
+            seconds=self._sweep_every
+        ):
+            return
+        self._last_sweep = now
+        async with self._sessionmaker() as session, session.begin():
+            result = await workflow.sweep(session, now=now)
+        if result.escalated or result.auto_closed:
+            logger.info(
+                "sweep.done escalated=%d auto_closed=%d",
+                len(result.escalated),
+                len(result.auto_closed),
+            )
+
+    async def drain(self) -> int:
+        """Send every due message; returns how many were delivered."""
+        delivered = 0
+        while True:
+            async with self._sessionmaker() as session, session.begin():
+                batch = await lease_due(session, channels=[CHANNEL], now=self._clock())
+            if not batch:
+                return delivered
+            for message in batch:
+                delivered += await self._deliver(message)
+
+    async def _deliver(self, message: OutboxMessage) -> int:
+        reply = render(message.message_key, message.params, message.buttons, message.language)
+        sent_id: str | None = None
+        try:
+            for text, markup in messages(reply):
+                sent = await self._bot.send_message(int(message.chat_id), text, reply_markup=markup)
+                sent_id = str(sent.message_id)
+        except RetryAfter as exc:
+            delay = exc.retry_after
+            wait = delay if isinstance(delay, timedelta) else timedelta(seconds=float(delay))
+            await self._retry(message, f"429 retry after {wait}", wait)
+            return 0
+        except Forbidden as exc:
+            await self._give_up(message, str(exc), blocked=True)
+            return 0
+        except (BadRequest, InvalidToken) as exc:
+            await self._give_up(message, str(exc), blocked=False)
+            return 0
+        except TelegramError as exc:  # 5xx, timeouts, network: transient
+            await self._retry(message, str(exc), backoff(message.attempts))
+            return 0
+        except ValueError as exc:  # a chat id that is not a number: never deliverable
+            await self._give_up(message, str(exc), blocked=False)
+            return 0
+        async with self._sessionmaker() as session, session.begin():
+            await mark_sent(session, message.id, sent_message_id=sent_id, now=self._clock())
+        logger.info("outbox.sent id=%s key=%s", message.id, message.message_key)
+        return 1
+
+    async def _retry(self, message: OutboxMessage, error: str, delay: timedelta) -> None:
+        logger.warning("outbox.retry id=%s in=%s error=%s", message.id, delay, error)
+        async with self._sessionmaker() as session, session.begin():
+            await mark_retry(session, message, error=error, delay=delay, now=self._clock())
+
+    async def _give_up(self, message: OutboxMessage, error: str, *, blocked: bool) -> None:
+        logger.warning("outbox.undeliverable id=%s blocked=%s error=%s", message.id, blocked, error)
+        async with self._sessionmaker() as session, session.begin():
+            await mark_undeliverable(session, message.id, blocked=blocked, error=error)
