@@ -9,7 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 
-from nlu.actions.common import current_resident, language, transaction
+from nlu.actions.common import current_resident, language, transaction, wake_notifier
 from services import AlertKind, record_alert
 
 logger = logging.getLogger(__name__)
@@ -65,4 +65,5 @@ class ActionRecordAlert(Action):
             logger.exception("alert.record_failed kind=%s sender=%s", kind, tracker.sender_id)
             return []
         logger.warning("alert.recorded kind=%s ticket=%s", kind.value, number)
+        await wake_notifier()
         return []

@@ -11,6 +11,7 @@ from rasa_sdk.events import SlotSet
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orders.settings import get_settings
+from orders.wakeup import Waker
 from services import Resident, get_or_create_resident, make_engine, make_sessionmaker
 from services.reference import category_codes
 
@@ -31,6 +32,7 @@ REQUEST_SLOTS = (
 )
 
 _sessionmaker: async_sessionmaker[AsyncSession] | None = None
+_waker: Waker | None = None
 
 
 def _get_sessionmaker() -> async_sessionmaker[AsyncSession]:
@@ -38,6 +40,15 @@ def _get_sessionmaker() -> async_sessionmaker[AsyncSession]:
     if _sessionmaker is None:
         _sessionmaker = make_sessionmaker(make_engine(get_settings().db_url))
     return _sessionmaker
+
+
+async def wake_notifier() -> None:
+    """After a commit that wrote notifications: make the notifier send them now
+    (through Redis when configured; otherwise it finds them at its next poll)."""
+    global _waker
+    if _waker is None:
+        _waker = Waker(get_settings().redis_url)
+    await _waker.wake()
 
 
 @asynccontextmanager

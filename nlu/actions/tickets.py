@@ -16,6 +16,7 @@ from nlu.actions.common import (
     current_resident,
     language,
     transaction,
+    wake_notifier,
 )
 from orders.i18n import status_name, t
 from orders.render import cancel_buttons, category_name, local_time, ticket_lines
@@ -132,6 +133,7 @@ class ActionSubmitRequest(Action):
             dispatcher.utter_message(response="utter_submit_failed")
             return []
         logger.info("ticket.filed ticket=%s channel=%s", number, resident.channel)
+        await wake_notifier()
         dispatcher.utter_message(
             response="utter_ticket_filed",
             ticket_number=number,
