@@ -75,8 +75,9 @@ async def _post_init(application: BotApplication) -> None:
         poll_seconds=settings.notifier_poll_s,
         sweep_seconds=settings.sweep_interval_s,
     )
-    # Not application.create_task: the notifier outlives start-up and stops at shutdown.
-    data.notifier = asyncio.create_task(notifier.run(), name="notifier")
+    if settings.notifier_enabled:
+        # Not application.create_task: the notifier outlives start-up, stops at shutdown.
+        data.notifier = asyncio.create_task(notifier.run(), name="notifier")
     for language_code, language in ((None, "zh"), ("zh", "zh"), ("en", "en")):
         await application.bot.set_my_commands(
             [BotCommand(name, t(f"command_{name}", language)) for name in COMMANDS],

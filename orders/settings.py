@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     max_photo_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     # The notifier looks at the outbox at least this often (a wake-up makes it sooner),
     # and checks SLAs (escalation, auto-close) this often.
+    notifier_enabled: bool = True
     notifier_poll_s: float = Field(default=2.0, gt=0)
     sweep_interval_s: float = Field(default=60.0, gt=0)
 

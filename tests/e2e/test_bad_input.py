@@ -92,6 +92,7 @@ async def test_engine_down_tells_the_resident_to_retry(
         rasa_port=free_port(),
         telegram_bot_token=fake.token,
         telegram_api_base_url=fake.base_url,
+        notifier_enabled=False,  # the shared outbox belongs to the session's bot
     )
     application = await start_bot(settings)
     try:

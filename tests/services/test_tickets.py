@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services import workflow
 from services import (
     Category,
     Community,
@@ -23,7 +22,6 @@ from services import (
     TicketNumberSequence,
     TicketStatus,
     UnknownCategory,
-
     file_ticket,
     get_or_create_resident,
     get_ticket,
@@ -32,6 +30,7 @@ from services import (
     next_ticket_number,
     set_resident_language,
     transition,
+    workflow,
 )
 
 NOW = datetime(2031, 3, 4, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -238,7 +237,9 @@ async def test_get_ticket_not_found(session: AsyncSession) -> None:
 async def test_cancel_own_ticket_writes_event(session: AsyncSession) -> None:
     resident = await _resident(session)
     ticket = await _file(session, resident)
-    cancelled = await workflow.cancel(session, number=ticket.number, resident=resident, note="已修好")
+    cancelled = await workflow.cancel(
+        session, number=ticket.number, resident=resident, note="已修好"
+    )
     assert cancelled.status == TicketStatus.CANCELLED
     session.expunge_all()
     assert (await get_ticket(session, ticket.number)).status == "cancelled"
