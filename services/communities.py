@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,4 +46,23 @@ async def find_community(
         for community in communities:
             if _in_bbox(community, latitude, longitude):
                 return community
+    return None
+
+
+# "3栋", "3号楼", "3幢", "3座", "88弄3号" / "Building 3", "Bldg 3", "Block 3".
+_BUILDING = (
+    re.compile(r"(\d+)\s*(?:栋|号楼|幢|座|号(?!室))"),
+    re.compile(r"\b(?:building|bldg\.?|block|blk\.?|tower)\s*(\d+)", re.IGNORECASE),
+)
+
+
+def building_of(address: str | None) -> str | None:
+    """The building number in an address, if it names one (for spotting neighbours
+    reporting the same problem); None when it does not."""
+    if not address:
+        return None
+    for pattern in _BUILDING:
+        found = pattern.search(address)
+        if found:
+            return found.group(1)
     return None

@@ -18,7 +18,7 @@ from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from services.communities import find_community
+from services.communities import building_of, find_community
 from services.errors import AlreadyTaken, IllegalTransition, NotEligible, NotYourTicket
 from services.lifecycle import TicketStatus
 from services.models import (
@@ -467,6 +467,11 @@ async def file_ticket(
     return ticket
 
 
+# Shared facilities (a lift, stairwell lights, rubbish): one problem for the whole
+# community. Other categories are matched within the same building only.
+COMMUNITY_WIDE = frozenset({"property"})
+
+
 async def find_duplicates(
     session: AsyncSession,
     *,
@@ -478,13 +483,17 @@ async def find_duplicates(
     now: datetime | None = None,
     limit: int = 3,
 ) -> list[Ticket]:
-    """Open tickets of the last few days with the same category in the same community
-    (a broken lift reported by twenty neighbours), not the resident's own."""
+    """Open tickets of the last few days that are probably the same problem: same
+    category, same community, and (except for shared facilities) the same building;
+    never the resident's own. Newest first."""
     now = aware_utc(now)
     community = await find_community(
         session, address=address, latitude=latitude, longitude=longitude
     )
     if community is None:
+        return []
+    building = building_of(address)
+    if category_code not in COMMUNITY_WIDE and building is None:
         return []
     rows = await session.scalars(
         select(Ticket)
@@ -495,10 +504,15 @@ async def find_duplicates(
             Ticket.created_at >= now - DUPLICATE_WINDOW,
             Ticket.resident_id != resident.id,
         )
-        .order_by(Ticket.created_at.desc())
-        .limit(limit)
+        .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+        .limit(50)
     )
-    return list(rows)
+    found = [
+        ticket
+        for ticket in rows
+        if category_code in COMMUNITY_WIDE or building_of(ticket.address) == building
+    ]
+    return found[:limit]
 
 
 async def follow(
@@ -548,6 +562,10 @@ async def approve(
     _check_staff(staff, ticket)
     if ticket.status == S.PUBLISHED:
         return ticket
+    if ticket.status != S.SUBMITTED:
+        # The table allows claimed/in_progress/reopened -> published (a release), which
+        # is not an approval: it would keep the holder on a published ticket.
+        raise IllegalTransition(ticket.status, S.PUBLISHED.value)
     await transition(
         session,
         ticket,
@@ -974,6 +992,10 @@ async def rate(
     ticket = await _own_ticket(session, number, resident)
     if ticket.status == S.CLOSED and ticket.rating is not None:
         return ticket
+    if ticket.status != S.DONE:
+        # The table allows every open state -> closed (staff close); a rating only
+        # confirms work the organisation has reported done.
+        raise IllegalTransition(ticket.status, S.CLOSED.value)
     await transition(
         session,
         ticket,

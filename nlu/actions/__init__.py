@@ -15,6 +15,7 @@ from nlu.actions.request_form import (
 )
 from nlu.actions.tickets import (
     ActionCancelRequest,
+    ActionJoinTicket,
     ActionShowStatus,
     ActionShowSummary,
     ActionSubmitRequest,
@@ -25,6 +26,7 @@ __all__ = [
     "ActionChangeField",
     "ActionClarifyCategory",
     "ActionDetectLanguage",
+    "ActionJoinTicket",
     "ActionNewRequest",
     "ActionRecordAlert",
     "ActionShowStatus",

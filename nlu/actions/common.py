@@ -29,6 +29,7 @@ REQUEST_SLOTS = (
     "phone",
     "photo",
     "field_to_change",
+    "duplicate_checked",
 )
 
 _sessionmaker: async_sessionmaker[AsyncSession] | None = None

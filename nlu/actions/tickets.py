@@ -18,11 +18,14 @@ from nlu.actions.common import (
     transaction,
     wake_notifier,
 )
+from orders.engine_client import payload
 from orders.i18n import status_name, t
 from orders.render import cancel_buttons, category_name, local_time, ticket_lines
 from orders.settings import get_settings
 from services import file_ticket, list_resident_tickets
 from services.categories import list_categories
+from services.errors import ServiceError
+from services.workflow import find_duplicates, follow
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +110,10 @@ class ActionSubmitRequest(Action):
             dispatcher.utter_message(response="utter_nothing_to_submit")
             return []
         lang = language(tracker)
+        if not slots.get("duplicate_checked") and await self._offer_duplicate(
+            dispatcher, tracker, lang
+        ):
+            return [SlotSet("duplicate_checked", True)]
         window = _window(slots.get("preferred_time_iso"))
         photo = slots.get("photo")
         try:
@@ -139,6 +146,71 @@ class ActionSubmitRequest(Action):
             ticket_number=number,
             status_name=status_name(status, lang),
         )
+        return [*clear_request(), SlotSet("ticket_number", number)]
+
+    @staticmethod
+    async def _offer_duplicate(
+        dispatcher: CollectingDispatcher, tracker: Tracker, lang: str
+    ) -> bool:
+        """An open ticket of the same kind nearby (twenty neighbours and one broken
+        lift): offer to join it instead of filing another. True if offered."""
+        slots = tracker.slots
+        try:
+            async with transaction() as session:
+                resident = await current_resident(session, tracker)
+                found = await find_duplicates(
+                    session,
+                    resident=resident,
+                    category_code=str(slots["category"]),
+                    address=slots.get("address"),
+                    latitude=slots.get("latitude"),
+                    longitude=slots.get("longitude"),
+                )
+                offers = [(d.number, d.status, d.description) for d in found]
+        except SQLAlchemyError:
+            logger.exception("ticket.duplicate_check_failed sender=%s", tracker.sender_id)
+            return False
+        if not offers:
+            return False
+        number, status, description = offers[0]
+        dispatcher.utter_message(
+            response="utter_duplicate_found",
+            duplicate_number=number,
+            status_name=status_name(status, lang),
+            duplicate_description=description[:SUMMARY_DESCRIPTION_CHARS],
+            buttons=[
+                {
+                    "title": t("join_button", lang, number=number),
+                    "payload": payload("join_ticket", ticket_number=number),
+                },
+                {"title": t("file_anyway_button", lang), "payload": "/confirm_submit"},
+            ],
+        )
+        return True
+
+
+class ActionJoinTicket(Action):
+    """The resident joins a neighbour's open ticket instead of filing their own."""
+
+    def name(self) -> str:
+        return "action_join_ticket"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> Events:
+        number = next(tracker.get_latest_entity_values("ticket_number"), None)
+        if not number:
+            dispatcher.utter_message(response="utter_join_failed")
+            return []
+        try:
+            async with transaction() as session:
+                resident = await current_resident(session, tracker)
+                await follow(session, number=str(number), resident=resident)
+        except (ServiceError, SQLAlchemyError):
+            logger.info("ticket.join_failed ticket=%s", number)
+            dispatcher.utter_message(response="utter_join_failed")
+            return []
+        dispatcher.utter_message(response="utter_joined_ticket", ticket_number=number)
         return [*clear_request(), SlotSet("ticket_number", number)]
 
 

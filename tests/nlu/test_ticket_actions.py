@@ -12,12 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nlu.actions import (
     ActionCancelRequest,
+    ActionJoinTicket,
     ActionShowStatus,
     ActionShowSummary,
     ActionSubmitRequest,
 )
 from nlu.actions.common import REQUEST_SLOTS
 from services import Resident, Ticket
+from services.models import TicketFollower
 from tests.nlu.trackers import (
     FORM,
     NUMBER,
@@ -26,6 +28,7 @@ from tests.nlu.trackers import (
     responses,
     run,
     slot_values,
+    user_message,
 )
 
 # --- actions that touch the database -------------------------------------------------
@@ -48,6 +51,8 @@ def _filled(**overrides: Any) -> dict[str, Any]:
         "phone": "+8613812345678",
         "photo": "skipped",
         "awaiting_confirmation": True,
+        # Filing tests share one database: neighbours' tickets are not the point here.
+        "duplicate_checked": True,
     }
     slots.update(overrides)
     return slots
@@ -195,3 +200,86 @@ async def test_summary_cuts_a_long_description(domain: Domain, database: Session
     _, dispatcher = await run(ActionShowSummary(), tracker, domain)
     assert dispatcher.messages[0]["description"] == "漏" * 500 + "…"
     assert dispatcher.messages[0]["address_display"] == "幸福路88弄3号1201室"
+
+
+async def test_a_neighbours_open_ticket_is_offered_instead_of_a_duplicate(
+    domain: Domain, database: Sessions
+) -> None:
+    first, neighbour = _sender(), _sender()
+    lift = {"category": "property", "description": "3号楼电梯坏了", "address": "枫林苑3号楼"}
+    tracker = make_tracker(domain, slots=_filled(**lift), sender_id=first)
+    _, filed = await run(ActionSubmitRequest(), tracker, domain)
+    number = filed.messages[0]["ticket_number"]
+
+    # Another building of the same community: the lift is a shared facility, still offered.
+    slots = _filled(**{**lift, "address": "枫林苑5号楼"}, duplicate_checked=False)
+    tracker = make_tracker(domain, slots=slots, sender_id=neighbour)
+    events, offered = await run(ActionSubmitRequest(), tracker, domain)
+    assert responses(offered) == ["utter_duplicate_found"]
+    assert offered.messages[0]["duplicate_number"] == number
+    assert [b["payload"] for b in offered.messages[0]["buttons"]] == [
+        f'/join_ticket{{"ticket_number": "{number}"}}',
+        "/confirm_submit",
+    ]
+    assert slot_values(events) == {"duplicate_checked": True}
+    assert await _tickets_of(database, neighbour) == []
+
+    # "File mine anyway" presses submit again: now it is filed.
+    tracker = make_tracker(domain, slots={**slots, "duplicate_checked": True}, sender_id=neighbour)
+    _, second = await run(ActionSubmitRequest(), tracker, domain)
+    assert responses(second) == ["utter_ticket_filed"]
+    assert len(await _tickets_of(database, neighbour)) == 1
+
+
+async def test_a_repair_in_another_building_is_not_a_duplicate(
+    domain: Domain, database: Sessions
+) -> None:
+    leak = {"category": "repair", "description": "水管漏水", "address": "和平新村2栋301"}
+    tracker = make_tracker(domain, slots=_filled(**leak), sender_id=_sender())
+    await run(ActionSubmitRequest(), tracker, domain)
+    other = _filled(**{**leak, "address": "和平新村9栋301"}, duplicate_checked=False)
+    _, dispatcher = await run(
+        ActionSubmitRequest(), make_tracker(domain, slots=other, sender_id=_sender()), domain
+    )
+    assert responses(dispatcher) == ["utter_ticket_filed"]
+
+
+async def test_joining_a_neighbours_ticket_files_nothing(
+    domain: Domain, database: Sessions
+) -> None:
+    first, neighbour = _sender(), _sender()
+    lights = {"category": "property", "description": "楼道灯不亮", "address": "阳光花园1栋"}
+    _, filed = await run(
+        ActionSubmitRequest(),
+        make_tracker(domain, slots=_filled(**lights), sender_id=first),
+        domain,
+    )
+    number = filed.messages[0]["ticket_number"]
+    message = user_message(
+        "/join_ticket", "join_ticket", entities=[{"entity": "ticket_number", "value": number}]
+    )
+    tracker = make_tracker(domain, slots=_filled(**lights), messages=[message], sender_id=neighbour)
+    events, joined = await run(ActionJoinTicket(), tracker, domain)
+    assert responses(joined) == ["utter_joined_ticket"]
+    values = slot_values(events)
+    assert values["ticket_number"] == number
+    assert all(values[name] is None for name in REQUEST_SLOTS)
+    assert await _tickets_of(database, neighbour) == []
+    async with database() as session:
+        ticket = await session.scalar(select(Ticket).where(Ticket.number == number))
+        assert ticket is not None
+        followers = await session.scalars(
+            select(Resident.external_id)
+            .join(TicketFollower, TicketFollower.resident_id == Resident.id)
+            .where(TicketFollower.ticket_id == ticket.id)
+        )
+        assert list(followers) == [neighbour.split(":", 1)[1]]
+    # A closed or unknown ticket cannot be joined: the resident is told, nothing breaks.
+    gone = user_message(
+        "/join_ticket",
+        "join_ticket",
+        entities=[{"entity": "ticket_number", "value": "RO-000000-0000"}],
+    )
+    tracker = make_tracker(domain, slots=_filled(**lights), messages=[gone], sender_id=neighbour)
+    _, failed = await run(ActionJoinTicket(), tracker, domain)
+    assert responses(failed) == ["utter_join_failed"]
