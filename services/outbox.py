@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.models import OutboxMessage, Ticket
+from services.models import OutboxMessage, Ticket, utcnow
 from services.tickets import aware_utc
 
 PENDING, SENT, BLOCKED, FAILED = "pending", "sent", "blocked", "failed"
@@ -70,7 +70,9 @@ def enqueue(
         reply_kind=reply_kind,
         state=PENDING,
         attempts=0,
-        next_attempt_at=now,
+        # Due at once, even when the change is dated ahead of the clock (a sweep
+        # run for a future moment, a replay).
+        next_attempt_at=min(now, utcnow()),
         created_at=now,
     )
     session.add(message)

@@ -40,6 +40,15 @@ async def expect(user: FakeUser, *needles: str, seconds: float = 30) -> BotMessa
         seen.append(text)
 
 
+async def expect_button(user: FakeUser, data: str, seconds: float = 30) -> BotMessage:
+    """The next message to this user carrying a button with this callback data."""
+    for _ in range(20):
+        [message] = await user.wait_for_messages(1, timeout=seconds)
+        if data in [d for _, d in message.buttons()]:
+            return message
+    raise AssertionError(f"no message with a {data} button")
+
+
 async def org(
     db: async_sessionmaker[AsyncSession], name: str, categories: list[str], language: str = "zh"
 ) -> Credentials:
@@ -188,12 +197,13 @@ async def test_release_reopen_cancel_and_escalation(
     reopened = await expect(other, "not fixed", number)
     assert (await ticket(db, number)).status == "reopened"
     await other.press(reopened, f"o:claim:{number}")
+    await expect(other, "You claimed", number)
     assert (await ticket(db, number)).status == "claimed"
 
     # The resident cancels: the organisation holding it is told.
-    await resident.send_text("/status")
-    status = await expect(resident, number)
-    await resident.press(status, f"t:cancel:{number}")
+    await resident.send_text("/cancel")
+    offer = await expect_button(resident, f"t:cancel:{number}")
+    await resident.press(offer, f"t:cancel:{number}")
     await expect(resident, "cancelled")
     await expect(other, number, "withdrawn")
 
