@@ -35,7 +35,11 @@ def _load(relative: str) -> dict[str, Any]:
 
 DOMAIN = _load("domain.yml")
 RULES = _load("nlu/data/rules.yml")["rules"]
-NLU = _load("nlu/data/nlu.yml")["nlu"]
+NLU = [
+    item
+    for path in sorted((PROJECT_ROOT / "nlu" / "data").glob("*.yml"))
+    for item in (_load(str(path.relative_to(PROJECT_ROOT))).get("nlu") or [])
+]
 RESPONSES: dict[str, list[dict[str, Any]]] = DOMAIN["responses"]
 
 
