@@ -226,3 +226,40 @@ async def test_release_reopen_cancel_and_escalation(
     # The sweep does not wake the bot's notifier: its poll delivers the message.
     await expect(boss, second, "Escalated")
     await boss.assert_no_messages(within=0.5)
+
+
+async def test_a_neighbour_joins_the_broken_lift_ticket_and_hears_the_news(
+    telegram: FakeTelegram, db: async_sessionmaker[AsyncSession]
+) -> None:
+    lifts = telegram.user(75001, first_name="F", language_code="zh")
+    await link(lifts, (await org(db, "安达电梯维保", ["property"])).link_code, "安达电梯维保")
+    first = telegram.user(75010, first_name="赵大爷", language_code="zh")
+    number = await file_request(
+        first, "我们楼的电梯坏了，困了好几天了", ["枫林苑3号楼1单元", "越快越好", "13812345678"]
+    )
+    neighbour = telegram.user(75011, first_name="钱阿姨", language_code="zh")
+    await neighbour.send_text("枫林苑的电梯又坏了，物业一直不来修")
+    for answer in ["枫林苑5号楼", "今天", "13900001111"]:
+        await neighbour.wait_for_messages(1)
+        await neighbour.send_text(answer)
+    skip = (await neighbour.wait_for_messages(1))[0]
+    await neighbour.press(skip, skip.buttons()[0][1])  # no photo
+    summary = (await neighbour.wait_for_messages(1))[0]
+    await neighbour.press(summary, summary.buttons()[0][1])  # submit
+    offer = await expect(neighbour, number, "加入")
+    join = f'/join_ticket{{"ticket_number": "{number}"}}'
+    assert [data for _, data in offer.buttons()] == [join, "/confirm_submit"]
+    await neighbour.press(offer, join)
+    await expect(neighbour, "已加入工单", number)
+
+    card = await expect(lifts, number, "接单后")
+    await lifts.press(card, f"o:claim:{number}")
+    await expect(first, number, "安达电梯维保")
+    await expect(neighbour, number, "安达电梯维保")
+    async with db() as session:
+        filed = await session.scalar(
+            select(func.count())
+            .select_from(Ticket)
+            .where(Ticket.description.like("%物业一直不来修%"))
+        )
+    assert filed == 0
