@@ -33,8 +33,8 @@ def prepare(settings: Settings) -> Path:
     return ensure_model(settings)
 
 
-def run_foreground(settings: Settings, *, with_bot: bool = True) -> int:
-    """Run rasa, actions and (with a token) the bot until one stops or Ctrl-C."""
+def run_foreground(settings: Settings, *, with_bot: bool = True, with_web: bool = True) -> int:
+    """Run rasa, actions, web and (with a token) the bot until one stops or Ctrl-C."""
     model = prepare(settings)
     manager = Manager(Printer(sys.stdout, colour=sys.stdout.isatty()))
     manager.add_process(
@@ -46,6 +46,9 @@ def run_foreground(settings: Settings, *, with_bot: bool = True) -> int:
         env=actions_env(settings),
         cwd=str(PROJECT_ROOT),
     )
+    if with_web:
+        web = [sys.executable, "-m", "orders.cli", "web"]
+        manager.add_process("web", shlex.join(web), env=dict(os.environ), cwd=str(PROJECT_ROOT))
     if with_bot and settings.telegram_bot_token:
         bot = [sys.executable, "-m", "orders.cli", "bot"]
         manager.add_process("bot", shlex.join(bot), env=dict(os.environ), cwd=str(PROJECT_ROOT))
@@ -80,7 +83,9 @@ def running_stack(settings: Settings, *, with_bot: bool, log: Path) -> Iterator[
         yield
         return
     log.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "orders.cli", "up"] + ([] if with_bot else ["--no-bot"])
+    # The terminal chat and classify need no web process (nor a free WEB_PORT).
+    command = [sys.executable, "-m", "orders.cli", "up", "--no-web"]
+    command += [] if with_bot else ["--no-bot"]
     with log.open("ab") as output:
         process = subprocess.Popen(
             command,

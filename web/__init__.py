@@ -1,0 +1,2 @@
+"""The web process: JSON API for organisations and staff, health check (later the
+staff dashboard, organisation pages, resident web chat and Open311)."""

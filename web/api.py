@@ -1,0 +1,388 @@
+"""The JSON API of tickets for organisations and staff: `/api/tickets/{number}/...`.
+
+Every request is one database transaction; the notifier is woken after the commit
+when the request changed the ticket. The resident's contact (phone, address,
+coordinates) is in the answer only for staff and for the organisation holding
+the ticket. See docs/api.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services import workflow
+from services.errors import BadCredentials, NotEligible, NotFound, NotYourTicket, TicketNotFound
+from services.lifecycle import TicketStatus
+from services.models import Organisation, Staff, Ticket
+from services.parties import get_organisation, organisation_by_token, staff_by_token, staff_sees
+from services.tickets import get_ticket
+from web.errors import ApiError
+from web.state import WebState, request_state
+
+router = APIRouter(prefix="/api/tickets", tags=["tickets"])
+
+# RO-261122-0007: a ticket number; anything else cannot name a ticket.
+NUMBER_PATTERN = re.compile(r"RO-\d{6}-\d{4,8}")
+MAX_TEXT = 2000
+MAX_DB_INT = 2**31 - 1
+# Statuses in which the organisation holding a ticket sees the resident's contact.
+CONTACT_STATUSES = frozenset({TicketStatus.CLAIMED, TicketStatus.IN_PROGRESS, TicketStatus.DONE})
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An organisation's token (`orders org add`) or a staff token (`orders staff add`).",
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+State = Annotated[WebState, Depends(request_state)]
+TicketNumber = Annotated[
+    str, Path(description="The ticket number residents see, e.g. RO-261122-0007.")
+]
+
+
+# --- request bodies -----------------------------------------------------------------------
+
+
+def _clean(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value.strip()
+
+
+class DoneBody(BaseModel):
+    """Optional body of `done`: a note for the resident."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    note: Annotated[str | None, Field(max_length=MAX_TEXT)] = None
+
+    @field_validator("note")
+    @classmethod
+    def _note(cls, value: str | None) -> str | None:
+        return (_clean(value) or None) if value is not None else None
+
+
+class ReasonBody(BaseModel):
+    """Body of `release` and `reject`: why, told to staff or the resident."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    reason: Annotated[str, Field(max_length=MAX_TEXT)]
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        value = _clean(value)
+        if not value:
+            raise ValueError("must not be blank")
+        return value
+
+
+class AssignBody(BaseModel):
+    """Body of `assign`: the organisation that gets the ticket."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    organisation_id: Annotated[int, Field(strict=True, ge=1, le=MAX_DB_INT)]
+
+
+# --- answers ------------------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+async def ticket_json(session: AsyncSession, ticket: Ticket, *, contact: bool) -> dict[str, Any]:
+    """The ticket as the API shows it; the resident's contact only with `contact`."""
+    holder = (
+        await session.get(Organisation, ticket.organisation_id) if ticket.organisation_id else None
+    )
+    body: dict[str, Any] = {
+        "number": ticket.number,
+        "status": ticket.status,
+        "kind": ticket.kind,
+        "category": ticket.category_code,
+        "community_id": ticket.community_id,
+        "organisation": {"id": holder.id, "name": holder.name} if holder else None,
+        "description": ticket.description,
+        "preferred_time": ticket.preferred_time_text,
+        "preferred_time_at": _iso(ticket.preferred_time_at),
+        "created_at": _iso(ticket.created_at),
+        "published_at": _iso(ticket.published_at),
+        "claimed_at": _iso(ticket.claimed_at),
+        "done_at": _iso(ticket.done_at),
+        "closed_at": _iso(ticket.closed_at),
+        "escalated": ticket.escalated_at is not None,
+        "rating": ticket.rating,
+    }
+    if contact:
+        body |= {
+            "phone": ticket.phone,
+            "address": ticket.address,
+            "latitude": ticket.latitude,
+            "longitude": ticket.longitude,
+        }
+    return body
+
+
+def holds(organisation: Organisation, ticket: Ticket) -> bool:
+    """Whether the organisation holds the ticket (and so sees the resident's contact)."""
+    return ticket.organisation_id == organisation.id and ticket.status in CONTACT_STATUSES
+
+
+# --- authentication -----------------------------------------------------------------------
+
+Kind = Literal["organisation", "staff"]
+
+
+def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or not credentials.credentials.strip():
+        raise ApiError(
+            401,
+            "missing_token",
+            "Send the token as 'Authorization: Bearer <token>'.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return credentials.credentials.strip()
+
+
+async def _known_as(session: AsyncSession, token: str, kind: Kind) -> bool:
+    lookup = organisation_by_token if kind == "organisation" else staff_by_token
+    try:
+        await lookup(session, token)
+    except BadCredentials:
+        return False
+    return True
+
+
+async def _wrong_kind(session: AsyncSession, token: str, wanted: Kind) -> BadCredentials:
+    """Forbid a valid token of the other kind; anything else is an unknown token."""
+    other: Kind = "staff" if wanted == "organisation" else "organisation"
+    if await _known_as(session, token, other):
+        raise ApiError(
+            403,
+            "wrong_token_kind",
+            f"This endpoint needs an {wanted} token; a {other} token was sent."
+            if wanted == "organisation"
+            else f"This endpoint needs a {wanted} token; an {other} token was sent.",
+        )
+    return BadCredentials(f"unknown {wanted} token")
+
+
+async def _organisation(session: AsyncSession, token: str) -> Organisation:
+    try:
+        return await organisation_by_token(session, token)
+    except BadCredentials:
+        raise await _wrong_kind(session, token, "organisation") from None
+
+
+async def _staff(session: AsyncSession, token: str) -> Staff:
+    try:
+        return await staff_by_token(session, token)
+    except BadCredentials:
+        raise await _wrong_kind(session, token, "staff") from None
+
+
+# --- one request, one transaction ---------------------------------------------------------
+
+
+def _version(ticket: Ticket) -> tuple[object, ...]:
+    """What changes whenever a workflow step acts on the ticket."""
+    return (ticket.status, ticket.organisation_id, ticket.updated_at, ticket.escalated_at)
+
+
+async def _existing(session: AsyncSession, number: str) -> Ticket:
+    if not NUMBER_PATTERN.fullmatch(number):
+        raise TicketNotFound(number)
+    return await get_ticket(session, number)
+
+
+async def _respond(
+    state: WebState,
+    number: str,
+    credentials: HTTPAuthorizationCredentials | None,
+    kind: Kind,
+    action: Callable[[AsyncSession, Organisation | Staff], Awaitable[Ticket]],
+) -> JSONResponse:
+    """Authenticate, act and answer in one transaction; wake the notifier after commit."""
+    token = _token(credentials)
+    async with state.sessionmaker() as session, session.begin():
+        party: Organisation | Staff = (
+            await _organisation(session, token)
+            if kind == "organisation"
+            else await _staff(session, token)
+        )
+        before = _version(await _existing(session, number))
+        ticket = await action(session, party)
+        changed = _version(ticket) != before
+        contact = isinstance(party, Staff) or holds(party, ticket)
+        body = await ticket_json(session, ticket, contact=contact)
+    if changed:
+        await state.waker.wake()
+    return JSONResponse(body)
+
+
+def _as_organisation(party: Organisation | Staff) -> Organisation:
+    assert isinstance(party, Organisation)
+    return party
+
+
+def _as_staff(party: Organisation | Staff) -> Staff:
+    assert isinstance(party, Staff)
+    return party
+
+
+_ORG_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No token, or an unknown one"},
+    403: {"description": "A staff token, or the organisation may not act on this ticket"},
+    404: {"description": "No ticket has this number"},
+    409: {"description": "The ticket's status does not allow this (any more)"},
+}
+_STAFF_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_ORG_RESPONSES,
+    403: {"description": "An organisation token, or a ticket of another community"},
+}
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+@router.get("/{number}", responses=_ORG_RESPONSES | {403: {"description": "Not yours to read"}})
+async def read(number: TicketNumber, state: State, credentials: Credentials) -> JSONResponse:
+    """Read a ticket, with an organisation token (a ticket it may claim or holds) or
+    a staff token (a ticket of their communities)."""
+    token = _token(credentials)
+    async with state.sessionmaker() as session, session.begin():
+        try:
+            party: Organisation | Staff = await organisation_by_token(session, token)
+        except BadCredentials:
+            try:
+                party = await staff_by_token(session, token)
+            except BadCredentials:
+                raise BadCredentials("unknown token") from None
+        ticket = await _existing(session, number)
+        if isinstance(party, Staff):
+            if not party.active or not staff_sees(party, ticket.community_id):
+                raise NotYourTicket(number)
+            contact = True
+        else:
+            if ticket.organisation_id != party.id and not workflow.eligible(party, ticket):
+                raise NotEligible(number, party.name)
+            contact = holds(party, ticket)
+        body = await ticket_json(session, ticket, contact=contact)
+    return JSONResponse(body)
+
+
+# --- organisations ------------------------------------------------------------------------
+
+
+@router.post("/{number}/claim", responses=_ORG_RESPONSES)
+async def claim(number: TicketNumber, state: State, credentials: Credentials) -> JSONResponse:
+    """Claim a published ticket; exactly one organisation wins, the others get 409."""
+
+    async def act(session: AsyncSession, party: Organisation | Staff) -> Ticket:
+        return await workflow.claim(session, number=number, organisation=_as_organisation(party))
+
+    return await _respond(state, number, credentials, "organisation", act)
+
+
+@router.post("/{number}/start", responses=_ORG_RESPONSES)
+async def start(number: TicketNumber, state: State, credentials: Credentials) -> JSONResponse:
+    """Report that the work on a claimed ticket has started."""
+
+    async def act(session: AsyncSession, party: Organisation | Staff) -> Ticket:
+        return await workflow.start(session, number=number, organisation=_as_organisation(party))
+
+    return await _respond(state, number, credentials, "organisation", act)
+
+
+@router.post("/{number}/done", responses=_ORG_RESPONSES)
+async def done(
+    number: TicketNumber,
+    state: State,
+    credentials: Credentials,
+    body: DoneBody | None = None,
+) -> JSONResponse:
+    """Report the work done (with an optional note); the resident is asked to rate it."""
+    note = body.note if body is not None else None
+
+    async def act(session: AsyncSession, party: Organisation | Staff) -> Ticket:
+        return await workflow.done(
+            session, number=number, organisation=_as_organisation(party), note=note
+        )
+
+    return await _respond(state, number, credentials, "organisation", act)
+
+
+@router.post("/{number}/release", responses=_ORG_RESPONSES)
+async def release(
+    number: TicketNumber, body: ReasonBody, state: State, credentials: Credentials
+) -> JSONResponse:
+    """Give a held ticket back (a reason is required): it is published to the others."""
+
+    async def act(session: AsyncSession, party: Organisation | Staff) -> Ticket:
+        return await workflow.release(
+            session, number=number, organisation=_as_organisation(party), reason=body.reason
+        )
+
+    return await _respond(state, number, credentials, "organisation", act)
+
+
+# --- staff --------------------------------------------------------------------------------
+
+
+@router.post("/{number}/approve", responses=_STAFF_RESPONSES)
+async def approve(number: TicketNumber, state: State, credentials: Credentials) -> JSONResponse:
+    """Approve a submitted ticket: it is published and offered to organisations."""
+
+    async def act(session: AsyncSession, party: Organisation | Staff) -> Ticket:
+        return await workflow.approve(session, number=number, staff=_as_staff(party))
+
+    return await _respond(state, number, credentials, "staff", act)
+
+
+@router.post("/{number}/reject", responses=_STAFF_RESPONSES)
+async def reject(
+    number: TicketNumber, body: ReasonBody, state: State, credentials: Credentials
+) -> JSONResponse:
+    """Reject a submitted ticket with a reason the resident is told."""
+
+    async def act(session: AsyncSession, party: Organisation | Staff) -> Ticket:
+        return await workflow.reject(
+            session, number=number, staff=_as_staff(party), reason=body.reason
+        )
+
+    return await _respond(state, number, credentials, "staff", act)
+
+
+@router.post("/{number}/assign", responses=_STAFF_RESPONSES)
+async def assign(
+    number: TicketNumber, body: AssignBody, state: State, credentials: Credentials
+) -> JSONResponse:
+    """Give the ticket to an organisation directly (approving it first if needed)."""
+
+    async def act(session: AsyncSession, party: Organisation | Staff) -> Ticket:
+        try:
+            organisation = await get_organisation(session, body.organisation_id)
+        except NotFound:
+            raise ApiError(
+                422,
+                "unknown_organisation",
+                f"No organisation has the id {body.organisation_id}.",
+            ) from None
+        return await workflow.assign(
+            session, number=number, staff=_as_staff(party), organisation=organisation
+        )
+
+    return await _respond(state, number, credentials, "staff", act)

@@ -1,0 +1,88 @@
+"""The web process: a FastAPI app with the JSON API and the health check.
+
+It never migrates: migrations run once before the processes start (`orders up`,
+services.db.prepare_database). Run it with `orders web` (uvicorn on WEB_HOST:WEB_PORT).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from orders.settings import Settings
+from orders.wakeup import Waker
+from services.db import make_engine, make_sessionmaker
+from web import api
+from web.errors import error_response, install_error_handlers
+from web.limits import BodyLimit
+from web.state import WebState, request_state
+
+logger = logging.getLogger(__name__)
+
+# The API takes small JSON bodies only (a reason, a note, an id).
+MAX_BODY_BYTES = 64 * 1024
+HEALTH_TIMEOUT_S = 5.0
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The web app on the settings' database; its lifespan opens and closes the
+    database engine and the notifier's waker."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.db_url)
+        waker = Waker(settings.redis_url)
+        app.state.web = WebState(
+            settings=settings, engine=engine, sessionmaker=make_sessionmaker(engine), waker=waker
+        )
+        try:
+            yield
+        finally:
+            del app.state.web
+            await waker.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Resident Orders",
+        summary="Organisations and staff carry residents' tickets to the end.",
+        version="1",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.include_router(api.router)
+
+    @app.get("/healthz", tags=["health"], responses={503: {"description": "No database"}})
+    async def healthz(request: Request) -> JSONResponse:
+        """200 when the process runs and its database answers, 503 otherwise."""
+        state = request_state(request)
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT_S), state.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # any failure to reach the database is "unavailable"
+            logger.warning("web.health_failed error=%r", exc)
+            return error_response(
+                503, "database_unavailable", "The database does not answer.", status="unavailable"
+            )
+        return JSONResponse({"status": "ok"})
+
+    return app
+
+
+def run(settings: Settings) -> None:
+    """Serve the app with uvicorn until stopped (SIGINT/SIGTERM)."""
+    uvicorn.run(
+        create_app(settings),
+        host=settings.web_host,
+        port=settings.web_port,
+        log_level="info",
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )

@@ -1,0 +1,34 @@
+"""What every request of the web process shares, created by the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from orders.settings import Settings
+from orders.wakeup import Waker
+
+
+@dataclass(frozen=True)
+class WebState:
+    """The settings, the database and the notifier's waker of one web process."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    waker: Waker
+
+
+def app_state(app: FastAPI) -> WebState:
+    """The app's shared state (only while its lifespan runs)."""
+    state = getattr(app.state, "web", None)
+    if not isinstance(state, WebState):
+        raise RuntimeError("the web app's lifespan has not started")
+    return state
+
+
+def request_state(request: Request) -> WebState:
+    """The shared state of the app serving this request (a FastAPI dependency)."""
+    return app_state(request.app)
