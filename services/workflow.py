@@ -686,6 +686,8 @@ async def merge(
     ticket = await get_ticket(session, number)
     target = await get_ticket(session, into)
     _check_staff(staff, ticket)
+    # The merge adds residents to the target: staff must be responsible for it too.
+    _check_staff(staff, target)
     if ticket.status == S.MERGED and ticket.merged_into_id == target.id:
         return ticket
     if target.id == ticket.id or target.status not in OPEN:
@@ -785,10 +787,17 @@ async def _tell_holder(
 
 
 async def _tell_claimed(
-    session: AsyncSession, ticket: Ticket, organisation: Organisation, *, key: str, now: datetime
+    session: AsyncSession,
+    ticket: Ticket,
+    organisation: Organisation,
+    *,
+    key: str,
+    now: datetime,
+    tell_others: bool = True,
 ) -> None:
     """The claimer gets the full card with contact details; the resident is told who;
-    the other organisations offered the ticket are told it is taken."""
+    the other organisations offered the ticket are told it is taken (unless they
+    were told already: the holder taking back its reopened ticket)."""
     await notify_organisation(
         session,
         organisation,
@@ -801,6 +810,8 @@ async def _tell_claimed(
     await notify_residents(
         session, ticket, "n_claimed", params={"organisation": organisation.name}, now=now
     )
+    if not tell_others:
+        return
     others = await session.scalars(
         select(Organisation)
         .join(TicketOffer, TicketOffer.organisation_id == Organisation.id)
@@ -837,6 +848,7 @@ async def claim(
     ticket = await get_ticket(session, number)
     if ticket.status in HELD and ticket.organisation_id == organisation.id:
         return ticket
+    taking_back = ticket.status == S.REOPENED
     if ticket.status == S.REOPENED:
         if ticket.organisation_id != organisation.id:
             raise AlreadyTaken(ticket.status, S.CLAIMED.value, await _holder_name(session, ticket))
@@ -859,7 +871,9 @@ async def claim(
         if ticket.status in HELD and ticket.organisation_id == organisation.id:
             return ticket  # our own concurrent double press won
         raise AlreadyTaken(lost.current, lost.new, await _holder_name(session, ticket)) from None
-    await _tell_claimed(session, ticket, organisation, key="o_claimed", now=now)
+    await _tell_claimed(
+        session, ticket, organisation, key="o_claimed", now=now, tell_others=not taking_back
+    )
     return ticket
 
 

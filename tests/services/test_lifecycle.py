@@ -92,3 +92,45 @@ def test_strings_accepted_and_unknown_status_is_illegal() -> None:
     check_transition("published", "claimed")
     with pytest.raises(IllegalTransition):
         check_transition("published", "teleported")
+
+
+# The lifecycle as DESIGN.md ("Ticket lifecycle") draws and describes it, written out
+# by hand and deliberately not derived from ALLOWED:
+#   submitted -> published (auto or staff approve) | rejected (staff reject)
+#   published -> claimed (claim, or staff assign)
+#   claimed -> in_progress; claimed/in_progress -> published (the organisation releases)
+#   in_progress -> done; done -> closed (rated, staff close, auto-close) | reopened
+#   reopened -> claimed (back to the same organisation) | published (it releases)
+#   every state before done (reopened included) -> cancelled | closed | merged
+#   closed, rejected, cancelled, merged: terminal
+DESIGN_TABLE: dict[str, set[str]] = {
+    "submitted": {"published", "rejected", "cancelled", "closed", "merged"},
+    "published": {"claimed", "cancelled", "closed", "merged"},
+    "claimed": {"in_progress", "published", "cancelled", "closed", "merged"},
+    "in_progress": {"done", "published", "cancelled", "closed", "merged"},
+    "done": {"closed", "reopened"},
+    "reopened": {"claimed", "published", "cancelled", "closed", "merged"},
+    "closed": set(),
+    "rejected": set(),
+    "cancelled": set(),
+    "merged": set(),
+}
+ALL_PAIRS = [(current, new) for current in TicketStatus for new in TicketStatus]
+
+
+def test_design_table_names_every_status() -> None:
+    assert set(DESIGN_TABLE) == {status.value for status in TicketStatus}
+    assert len(ALL_PAIRS) == len(TicketStatus) ** 2 == 100
+
+
+@pytest.mark.parametrize(("current", "new"), ALL_PAIRS, ids=[f"{c}->{n}" for c, n in ALL_PAIRS])
+def test_every_pair_matches_the_design(current: TicketStatus, new: TicketStatus) -> None:
+    if new.value in DESIGN_TABLE[current.value]:
+        check_transition(current, new)
+        check_transition(current.value, new.value)
+    else:
+        with pytest.raises(IllegalTransition) as info:
+            check_transition(current, new)
+        assert (info.value.current, info.value.new) == (current.value, new.value)
+        with pytest.raises(IllegalTransition):
+            check_transition(current.value, new.value)
