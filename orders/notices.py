@@ -8,17 +8,21 @@ from typing import Any
 from orders.frontdesk import Button, Reply
 from orders.i18n import has_key, status_name, t
 
+CODED = ("reason_", "label_")
 
-def localise(name: str, value: Any, language: str) -> Any:
+
+def localise(name: str, value: Any, language: str, params: Mapping[str, Any]) -> Any:
     """One parameter as the reader sees it: {"zh", "en"} pairs pick the language,
-    statuses and reason codes ("reason_busy") come from the catalogue."""
+    statuses and codes ("reason_busy", "label_no_community") come from the catalogue
+    (a code's sentence may use the other plain parameters, e.g. {hours})."""
     if isinstance(value, Mapping) and "zh" in value:
         return value.get(language) or value["zh"]
     if isinstance(value, str):
         if name == "status":
             return status_name(value, language)
-        if value.startswith("reason_") and has_key(value):
-            return t(value, language)
+        if value.startswith(CODED) and has_key(value):
+            plain = {k: v for k, v in params.items() if isinstance(v, str | int | float)}
+            return t(value, language, **plain)
     return value
 
 
@@ -29,7 +33,7 @@ def render(
     language: str,
 ) -> Reply:
     """The reply an outbox row stands for."""
-    values = {name: localise(name, value, language) for name, value in params.items()}
+    values = {name: localise(name, value, language, params) for name, value in params.items()}
     rows = [
         [
             Button(

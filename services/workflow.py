@@ -70,18 +70,18 @@ def localised(zh: str, en: str) -> dict[str, str]:
 # --- notification helpers -----------------------------------------------------------------
 
 
-async def _category_param(session: AsyncSession, ticket: Ticket) -> dict[str, str]:
+async def _category_param(session: AsyncSession, ticket: Ticket) -> dict[str, str] | str:
     if ticket.category_code is None:
-        return localised("人工处理", "needs a person")
+        return "label_needs_person"
     category = await session.get(Category, ticket.category_code)
     assert category is not None
     return localised(category.name_zh, category.name_en)
 
 
-async def _community_param(session: AsyncSession, ticket: Ticket) -> dict[str, str]:
+async def _community_param(session: AsyncSession, ticket: Ticket) -> dict[str, str] | str:
     community = await session.get(Community, ticket.community_id) if ticket.community_id else None
     if community is None:
-        return localised("未定社区", "community not known")
+        return "label_no_community"
     return localised(community.name_zh, community.name_en)
 
 
@@ -572,7 +572,7 @@ async def approve(
         S.PUBLISHED,
         actor=staff_actor(staff),
         now=now,
-        values={"published_at": now},
+        values={"published_at": now, "escalated_at": None},
     )
     await offer(session, ticket, now=now)
     return ticket
@@ -637,7 +637,7 @@ async def assign(
         actor=staff_actor(staff),
         note=f"assigned to org:{organisation.id}",
         now=now,
-        values={"organisation_id": organisation.id, "claimed_at": now},
+        values={"organisation_id": organisation.id, "claimed_at": now, "escalated_at": None},
     )
     await _tell_claimed(session, ticket, organisation, key="o_assigned", now=now)
     return ticket
@@ -657,7 +657,8 @@ async def close(
     _check_staff(staff, ticket)
     if ticket.status == S.CLOSED:
         return ticket
-    holder = ticket.organisation_id
+    # Closing finished work withdraws nothing from the organisation.
+    holder = ticket.organisation_id if ticket.status != S.DONE else None
     await transition(
         session,
         ticket,
@@ -723,8 +724,12 @@ async def escalate(
     actor: str,
     note: str,
     now: datetime | None = None,
+    hours: int | None = None,
 ) -> bool:
-    """Flag a ticket as escalated (吹哨) once and tell staff; False if it already was."""
+    """Flag a ticket as escalated (吹哨) once and tell staff; False if it already was.
+    `note` is a reason code (reason_unclaimed, reason_overdue, …; `hours` fills it in)
+    or a staff member's own words. Claiming or releasing clears the flag, so a
+    ticket escalated while unclaimed can be escalated again when overdue."""
     now = aware_utc(now)
     if ticket.escalated_at is not None:
         return False
@@ -753,7 +758,11 @@ async def escalate(
         await session.get(Organisation, ticket.organisation_id) if ticket.organisation_id else None
     )
     params = await card_params(session, ticket, contact=False)
-    params |= {"reason": note, "organisation": holder.name if holder else "-"}
+    params |= {
+        "reason": note,
+        "hours": hours if hours is not None else "-",
+        "organisation": holder.name if holder else "-",
+    }
     await notify_staff(
         session,
         ticket,
@@ -853,7 +862,11 @@ async def claim(
         if ticket.organisation_id != organisation.id:
             raise AlreadyTaken(ticket.status, S.CLAIMED.value, await _holder_name(session, ticket))
     elif ticket.status == S.PUBLISHED:
-        if not eligible(organisation, ticket):
+        # An organisation that released the ticket is not offered it again; its old
+        # card's button does not take it back either.
+        if not eligible(organisation, ticket) or organisation.id in await _releasers(
+            session, ticket
+        ):
             raise NotEligible(number, organisation.name)
     else:
         raise AlreadyTaken(ticket.status, S.CLAIMED.value, await _holder_name(session, ticket))
@@ -865,7 +878,7 @@ async def claim(
             actor=org_actor(organisation),
             note=note,
             now=now,
-            values={"organisation_id": organisation.id, "claimed_at": now},
+            values={"organisation_id": organisation.id, "claimed_at": now, "escalated_at": None},
         )
     except IllegalTransition as lost:
         if ticket.status in HELD and ticket.organisation_id == organisation.id:
@@ -965,7 +978,12 @@ async def release(
         actor=org_actor(organisation),
         note=reason,
         now=now,
-        values={"organisation_id": None, "claimed_at": None, "published_at": now},
+        values={
+            "organisation_id": None,
+            "claimed_at": None,
+            "published_at": now,
+            "escalated_at": None,
+        },
     )
     await notify_residents(session, ticket, "n_released", now=now)
     await notify_staff(
@@ -1144,19 +1162,22 @@ async def sweep(session: AsyncSession, *, now: datetime | None = None) -> SweepR
         .join(Category, Category.code == Ticket.category_code)
         .where(
             Ticket.escalated_at.is_(None),
-            Ticket.status.in_([S.PUBLISHED, S.CLAIMED, S.IN_PROGRESS]),
+            Ticket.status.in_([S.SUBMITTED, S.PUBLISHED, S.REOPENED, S.CLAIMED, S.IN_PROGRESS]),
         )
         .order_by(Ticket.id)
     )
     for ticket, category in rows:
-        if ticket.status == S.PUBLISHED:
-            since, hours, why = ticket.published_at, category.sla_claim_hours, "unclaimed"
+        since: datetime | None
+        if ticket.status == S.SUBMITTED:  # staff have not reviewed it
+            since, hours, why = ticket.created_at, category.sla_claim_hours, "reason_unreviewed"
+        elif ticket.status == S.PUBLISHED:
+            since, hours, why = ticket.published_at, category.sla_claim_hours, "reason_unclaimed"
+        elif ticket.status == S.REOPENED:  # the organisation has not taken it back
+            since, hours, why = ticket.updated_at, category.sla_claim_hours, "reason_unclaimed"
         else:
-            since, hours, why = ticket.claimed_at, category.sla_done_hours, "overdue"
+            since, hours, why = ticket.claimed_at, category.sla_done_hours, "reason_overdue"
         if since is not None and now > since + timedelta(hours=hours):
-            if await escalate(
-                session, ticket, actor=SYSTEM_ACTOR, note=f"{why} after {hours} h", now=now
-            ):
+            if await escalate(session, ticket, actor=SYSTEM_ACTOR, note=why, now=now, hours=hours):
                 escalated.append(ticket.number)
     auto_closed: list[str] = []
     stale = await session.scalars(

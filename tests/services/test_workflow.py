@@ -570,7 +570,10 @@ async def test_release_publishes_again_without_the_releaser(session: AsyncSessio
     assert staff_told.params["organisation"] == "first"
     assert staff_told.params["reason"] == "人手不够"
     assert await keys(session, resident_chat) == ["n_claimed", "n_released"]
-    # The releaser may not come back through the offers, but the other one can claim.
+    # The releaser may not come back, not even with its old card's button ...
+    with pytest.raises(NotEligible):
+        await workflow.claim(session, number=stored.number, organisation=first.organisation)
+    # ... but the other one can claim.
     await workflow.claim(session, number=stored.number, organisation=second.organisation)
     assert (await get_ticket(session, stored.number)).organisation_id == second.id
 

@@ -236,6 +236,17 @@ async def test_close_an_open_ticket(session: AsyncSession) -> None:
         await workflow.approve(session, number=ticket.number, staff=member.staff)
 
 
+async def test_closing_done_work_withdraws_nothing(session: AsyncSession) -> None:
+    member = await make_staff(session)
+    org = await make_org(session)
+    ticket = await file(session, await resident(session))
+    await workflow.claim(session, number=ticket.number, organisation=org.organisation)
+    await workflow.done(session, number=ticket.number, organisation=org.organisation)
+    await workflow.close(session, number=ticket.number, staff=member.staff, reason="已电话确认")
+    assert ticket.status == S.CLOSED
+    assert "o_withdrawn" not in await keys(session, org.chat)
+
+
 async def test_close_a_rejected_ticket_is_illegal(session: AsyncSession) -> None:
     member = await make_staff(session)
     ticket = await file(session, await resident(session), category="policy")

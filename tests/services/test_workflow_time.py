@@ -56,11 +56,11 @@ async def test_unclaimed_past_claim_sla_escalated_once(session: AsyncSession) ->
         "system",
         "published",
         "published",
-        "unclaimed after 24 h",
+        "reason_unclaimed",
     )
     [told] = await outbox(session, chat=member.chat, key="s_escalated")
     assert told.ticket_id == ticket.id
-    assert told.params["reason"] == "unclaimed after 24 h"
+    assert (told.params["reason"], told.params["hours"]) == ("reason_unclaimed", 24)
     assert button_data(told) == [[f"s:asg:{ticket.number}"]]
     # Not twice.
     assert await _sweep(session, 48 * HOUR, [ticket]) == (set(), set())
@@ -72,8 +72,12 @@ async def test_unclaimed_past_claim_sla_escalated_once(session: AsyncSession) ->
 async def test_claim_sla_counts_from_publication(session: AsyncSession) -> None:
     member = await make_staff(session)
     ticket = await file(session, await resident(session), category="policy")  # claim SLA 24 h
-    # Waiting for review is not waiting for a claim.
-    assert await _sweep(session, 30 * HOUR, [ticket]) == (set(), set())
+    # Waiting for review past the SLA is escalated as unreviewed ...
+    assert await _sweep(session, 24 * HOUR, [ticket]) == (set(), set())
+    assert await _sweep(session, 30 * HOUR, [ticket]) == ({ticket.number}, set())
+    [flag] = [e for e in await events(session, ticket) if e.action == "escalated"]
+    assert flag.note == "reason_unreviewed"
+    # ... and approving starts the wait for a claim afresh (the flag is cleared).
     await workflow.approve(session, number=ticket.number, staff=member.staff, now=NOW + 30 * HOUR)
     assert await _sweep(session, 54 * HOUR, [ticket]) == (set(), set())
     assert await _sweep(session, 54 * HOUR + SECOND, [ticket]) == ({ticket.number}, set())
@@ -94,7 +98,7 @@ async def test_claimed_past_done_sla_escalated(session: AsyncSession, started: b
     assert await _sweep(session, 49 * HOUR, [ticket]) == (set(), set())
     assert await _sweep(session, 49 * HOUR + SECOND, [ticket]) == ({ticket.number}, set())
     [flag] = [e for e in await events(session, ticket) if e.action == "escalated"]
-    assert (flag.actor, flag.note) == ("system", "overdue after 48 h")
+    assert (flag.actor, flag.note) == ("system", "reason_overdue")
     [told] = await outbox(session, chat=member.chat, key="s_escalated")
     assert told.params["organisation"] == org.organisation.name
     assert await _sweep(session, 100 * HOUR, [ticket]) == (set(), set())
@@ -259,7 +263,7 @@ async def test_record_alert_tells_every_staff_member_once(
         assert message.ticket_id == ticket.id
         assert message.params["resident"] == "张三"
         assert message.params["description"] == "厨房有煤气味"
-        assert message.params["category"] == {"zh": "人工处理", "en": "needs a person"}
+        assert message.params["category"] == "label_needs_person"
         assert button_data(message) == [[f"s:close:{ticket.number}"]]
     assert await outbox(session, chat=org.chat) == []
     assert [
@@ -284,3 +288,35 @@ async def test_alerts_without_key_are_separate(session: AsyncSession) -> None:
             now=NOW,
         )
     assert await keys(session, member.chat) == ["s_alert_handoff", "s_alert_handoff"]
+
+
+async def test_a_reopened_ticket_not_taken_back_is_escalated(session: AsyncSession) -> None:
+    member = await make_staff(session)
+    org = await make_org(session)
+    ticket = await file(session, await resident(session))  # repair: claim SLA 24 h
+    customer = await session.get(Resident, ticket.resident_id)
+    assert customer is not None
+    await workflow.claim(session, number=ticket.number, organisation=org.organisation, now=NOW)
+    await workflow.done(session, number=ticket.number, organisation=org.organisation, now=NOW)
+    await workflow.not_fixed(session, number=ticket.number, resident=customer, now=NOW + 2 * HOUR)
+    assert await _sweep(session, 26 * HOUR, [ticket]) == (set(), set())
+    assert await _sweep(session, 26 * HOUR + SECOND, [ticket]) == ({ticket.number}, set())
+    [told] = await outbox(session, chat=member.chat, key="s_escalated")
+    assert told.params["reason"] == "reason_unclaimed"
+
+
+async def test_claiming_clears_the_flag_so_overdue_work_is_escalated_again(
+    session: AsyncSession,
+) -> None:
+    await make_staff(session)
+    org = await make_org(session)
+    ticket = await file(session, await resident(session))  # repair: 24 h to claim, 72 h to do
+    assert await _sweep(session, 25 * HOUR, [ticket]) == ({ticket.number}, set())
+    await workflow.claim(
+        session, number=ticket.number, organisation=org.organisation, now=NOW + 26 * HOUR
+    )
+    assert ticket.escalated_at is None
+    assert await _sweep(session, 98 * HOUR, [ticket]) == (set(), set())
+    assert await _sweep(session, 98 * HOUR + SECOND, [ticket]) == ({ticket.number}, set())
+    flags = [e.note for e in await events(session, ticket) if e.action == "escalated"]
+    assert flags == ["reason_unclaimed", "reason_overdue"]
