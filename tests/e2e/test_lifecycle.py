@@ -263,3 +263,23 @@ async def test_a_neighbour_joins_the_broken_lift_ticket_and_hears_the_news(
             .where(Ticket.description.like("%物业一直不来修%"))
         )
     assert filed == 0
+
+
+async def test_an_organisation_works_from_its_group_chat(
+    telegram: FakeTelegram, db: async_sessionmaker[AsyncSession]
+) -> None:
+    coordinator = telegram.group_member(-1007601, 76001, "Coordinator", title="阳光助残志愿队")
+    volunteer = telegram.group_member(-1007601, 76002, "Volunteer", title="阳光助残志愿队")
+    credentials = await org(db, "阳光助残志愿队", ["disability"])
+    await coordinator.send_text(f"/link {credentials.link_code}")
+    await expect(coordinator, "阳光助残志愿队", "绑定成功")
+    # The code is spent: linking again with it is refused.
+    await volunteer.send_text(f"/link {credentials.link_code}")
+    await expect(volunteer, "绑定码不正确")
+
+    resident = telegram.user(76010, first_name="孙先生", language_code="zh")
+    number = await file_request(resident, "我儿子是残疾人，需要借一辆轮椅，再安排康复训练", ANSWERS)
+    card = await expect(volunteer, number, "接单后")
+    await volunteer.press(card, f"o:claim:{number}")  # anyone in the group may claim
+    await expect(volunteer, "您已接单", number)
+    assert (await ticket(db, number)).status == "claimed"

@@ -628,6 +628,28 @@ class FakeUser:
         return [params for uid, params in self._fake._answers if uid == self.user_id]
 
 
+class FakeGroupMember(FakeUser):
+    """A user writing in a group chat the bot is in (the chat id is the group's, negative).
+
+    Members of one group share the chat: its messages, its inbox and what was consumed."""
+
+    def __init__(
+        self,
+        fake: FakeTelegram,
+        group_id: int,
+        title: str,
+        user_id: int,
+        first_name: str,
+        language_code: str | None,
+    ) -> None:
+        super().__init__(fake, user_id, first_name, language_code, None)
+        self.chat_id = group_id
+        self.title = title
+
+    def as_chat(self) -> JSONDict:
+        return {"id": self.chat_id, "type": "group", "title": self.title}
+
+
 class FakeTelegram:
     """A fake Bot API server for one bot token."""
 
@@ -751,6 +773,22 @@ class FakeTelegram:
         user = FakeUser(self, user_id, first_name, language_code, username)
         self._users[user_id] = user
         return user
+
+    def group_member(
+        self,
+        group_id: int,
+        user_id: int,
+        first_name: str = "Member",
+        title: str = "Group",
+        language_code: str | None = "zh",
+    ) -> FakeGroupMember:
+        """A member of a group chat (group ids are negative); the group is created with
+        its first member."""
+        if group_id >= 0:
+            raise ValueError("group chat ids are negative")
+        member = FakeGroupMember(self, group_id, title, user_id, first_name, language_code)
+        self._users.setdefault(group_id, member)
+        return member
 
     def fail_next(
         self,
