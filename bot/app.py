@@ -122,6 +122,7 @@ def build_application(settings: Settings) -> BotApplication:
         application.add_handler(CommandHandler(name, handlers.command, filters=private))
     # /link works in groups too: an organisation links its group chat.
     application.add_handler(CommandHandler("link", handlers.link))
+    application.add_handler(CommandHandler("orgs", handlers.orgs))
     application.add_handler(CallbackQueryHandler(handlers.button))
     application.add_handler(MessageHandler(private & filters.LOCATION, handlers.location))
     application.add_handler(MessageHandler(private & filters.CONTACT, handlers.contact))

@@ -73,6 +73,11 @@ async def link(update: Update, context: Context) -> None:
     await _send(update, context, await _workdesk(context).link(_sender(update), code))
 
 
+async def orgs(update: Update, context: Context) -> None:
+    """`/orgs` (staff chats): the organisations' standing."""
+    await _send(update, context, await _workdesk(context).standings(_sender(update)))
+
+
 async def text(update: Update, context: Context) -> None:
     """Passes typed text to the engine (a reply to a rating request is its comment)."""
     message = update.effective_message

@@ -92,6 +92,56 @@ class WorkDesk:
         logger.info("chat.linked staff=%s", party.staff.id)
         return [Reply(t("linked_staff", party.staff.language, name=party.staff.name))]
 
+    async def standings(self, sender: Sender) -> list[Reply]:
+        """`/orgs` in a staff chat: every organisation's rating, on-time rate, releases
+        and open load (the 红黑榜 in one message)."""
+        async with self._sessionmaker() as session:
+            party = await party_of_chat(session, channel=sender.channel, chat_id=sender.chat)
+            if party.staff is None:
+                language = resolve_language(
+                    choice=None, text=None, previous=None, client_code=sender.client_language
+                )
+                return [Reply(t("staff_only", language))]
+            table = await workflow.organisation_table(session)
+        language = party.staff.language
+        if not table:
+            return [Reply(t("standings_none", language))]
+        lines = [t("standings_header", language)]
+        for organisation, standing in table:
+            rating = (
+                t(
+                    "standings_rating",
+                    language,
+                    average=standing.average_rating,
+                    count=standing.ratings,
+                )
+                if standing.average_rating is not None
+                else t("standings_unrated", language)
+            )
+            on_time = (
+                t(
+                    "standings_on_time",
+                    language,
+                    percent=100 * standing.on_time_rate,
+                    done=standing.completed,
+                )
+                if standing.on_time_rate is not None
+                else t("standings_no_done", language)
+            )
+            lines.append(
+                t(
+                    "standings_line",
+                    language,
+                    name=organisation.name,
+                    suspended="" if organisation.active else t("standings_suspended", language),
+                    rating=rating,
+                    on_time=on_time,
+                    releases=standing.releases,
+                    open=standing.open_load,
+                )
+            )
+        return [Reply("\n".join(lines))]
+
     # --- presses --------------------------------------------------------------------------
 
     async def press(self, sender: Sender, data: str) -> WorkResult:

@@ -1186,15 +1186,18 @@ async def sweep(session: AsyncSession, *, now: datetime | None = None) -> SweepR
         .order_by(Ticket.id)
     )
     for ticket in stale:
-        await transition(
-            session,
-            ticket,
-            S.CLOSED,
-            actor=SYSTEM_ACTOR,
-            note="unrated",
-            now=now,
-            values={"closed_at": now},
-        )
+        try:
+            await transition(
+                session,
+                ticket,
+                S.CLOSED,
+                actor=SYSTEM_ACTOR,
+                note="unrated",
+                now=now,
+                values={"closed_at": now},
+            )
+        except IllegalTransition:
+            continue  # rated, or closed by another replica's sweep, meanwhile
         await notify_residents(session, ticket, "n_auto_closed", now=now)
         auto_closed.append(ticket.number)
     return SweepResult(escalated=escalated, auto_closed=auto_closed)
@@ -1228,3 +1231,16 @@ async def assignable(session: AsyncSession, ticket: Ticket) -> list[Organisation
         select(Organisation).where(Organisation.active.is_(True)).order_by(Organisation.name)
     )
     return list(rows)
+
+
+async def organisation_table(session: AsyncSession) -> list[tuple[Organisation, Standing]]:
+    """Every organisation with its standing, best rated first (for staff)."""
+    organisations = list(await session.scalars(select(Organisation).order_by(Organisation.id)))
+    standing = await standings(session, [o.id for o in organisations])
+
+    def rank(organisation: Organisation) -> tuple[bool, float, str]:
+        s = standing[organisation.id]
+        rating = s.average_rating if s.average_rating is not None else NEUTRAL_RATING
+        return (not organisation.active, -rating, organisation.name)
+
+    return [(o, standing[o.id]) for o in sorted(organisations, key=rank)]

@@ -227,6 +227,14 @@ async def test_release_reopen_cancel_and_escalation(
     await expect(boss, second, "Escalated")
     await boss.assert_no_messages(within=0.5)
 
+    # Staff see every organisation's standing; residents may not.
+    await boss.send_text("/orgs")
+    table = (await expect(boss, "Organisations", "Calm Minds")).text or ""
+    [calm] = [line for line in table.splitlines() if line.startswith("Calm Minds")]
+    assert "1 released" in calm and "no ratings yet" in calm
+    await resident.send_text("/orgs")
+    await expect(resident, "linked to a staff member")
+
 
 async def test_a_neighbour_joins_the_broken_lift_ticket_and_hears_the_news(
     telegram: FakeTelegram, db: async_sessionmaker[AsyncSession]
