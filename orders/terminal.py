@@ -11,11 +11,17 @@ import uuid
 from pathlib import Path
 from typing import Any, TextIO
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from orders.engine_client import EngineClient
 from orders.frontdesk import Button, FrontDesk, Reply, Sender
 from orders.i18n import t
+from orders.notices import render as render_notice
 from orders.settings import Settings
+from orders.wakeup import Waker
+from orders.workdesk import WorkDesk, handles
 from services import make_engine, make_sessionmaker
+from services.outbox import lease_due, mark_sent
 from services.reference import category_codes
 
 CATEGORY_CODES = frozenset(category_codes())
@@ -27,24 +33,38 @@ def render(replies: list[Reply], out: TextIO) -> list[Button]:
     numbered: list[Button] = []
     for reply in replies:
         out.write(f"bot> {reply.text}\n")
-        for button in reply.buttons:
+        for button in [*reply.buttons, *(b for row in reply.rows for b in row)]:
             numbered.append(button)
             out.write(f"     [{len(numbered)}] {button.title}\n")
     out.flush()
     return numbered
 
 
+async def notices(sessionmaker: async_sessionmaker[AsyncSession], user: str) -> list[Reply]:
+    """The outbox messages for this terminal resident (claimed, done, rate it …), taken
+    and marked sent: the terminal is their channel."""
+    async with sessionmaker() as session, session.begin():
+        due = await lease_due(session, channels=["cli"], chat_id=user)
+        for message in due:
+            await mark_sent(session, message.id, sent_message_id=None, now=None)
+    return [render_notice(m.message_key, m.params, m.buttons, m.language) for m in due]
+
+
 async def chat(settings: Settings, user: str, stdin: TextIO, out: TextIO) -> None:
     """A resident conversation in the terminal, one line in, replies out."""
     engine = EngineClient(settings.rasa_url, timeout=settings.engine_timeout_s)
     db = make_engine(settings.db_url)
-    desk = FrontDesk(engine, make_sessionmaker(db), settings)
+    sessionmaker = make_sessionmaker(db)
+    desk = FrontDesk(engine, sessionmaker, settings)
+    waker = Waker(settings.redis_url)
+    workdesk = WorkDesk(sessionmaker, waker)
     sender = Sender(channel="cli", external_id=user, client_language=_locale_language())
     # Before the first message the language is not known yet: introduce in both.
     out.write(t("chat_intro", "zh", user=user) + "\n" + t("chat_intro", "en", user=user) + "\n")
     buttons: list[Button] = []
     try:
         while True:
+            buttons = render(await notices(sessionmaker, user), out) or buttons
             out.write("you> ")
             out.flush()
             line = await asyncio.to_thread(stdin.readline)
@@ -53,10 +73,11 @@ async def chat(settings: Settings, user: str, stdin: TextIO, out: TextIO) -> Non
             line = line.rstrip("\n")
             if line.strip() in ("/quit", "/exit"):
                 break
-            replies = await _handle(desk, sender, settings, line, buttons)
+            replies = await _handle(desk, workdesk, sender, settings, line, buttons)
             buttons = render(replies, out) or buttons
     finally:
         await engine.close()
+        await waker.close()
         await db.dispose()
     out.write(t("chat_bye", await _language(desk, sender)) + "\n")
 
@@ -69,11 +90,21 @@ async def _language(desk: FrontDesk, sender: Sender) -> str:
 
 
 async def _handle(
-    desk: FrontDesk, sender: Sender, settings: Settings, line: str, buttons: list[Button]
+    desk: FrontDesk,
+    workdesk: WorkDesk,
+    sender: Sender,
+    settings: Settings,
+    line: str,
+    buttons: list[Button],
 ) -> list[Reply]:
     stripped = line.strip()
     if stripped.isdigit() and buttons and 1 <= int(stripped) <= len(buttons):
-        return await desk.press(sender, buttons[int(stripped) - 1].payload)
+        data = buttons[int(stripped) - 1].payload
+        if handles(data):  # rate, not fixed: straight to the services
+            result = await workdesk.press(sender, data)
+            toast = [Reply(result.toast)] if result.toast and not result.replies else []
+            return toast + result.replies
+        return await desk.press(sender, data)
     word, _, rest = stripped.partition(" ")
     if word == "/location":
         try:

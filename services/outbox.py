@@ -85,6 +85,7 @@ async def lease_due(
     channels: Sequence[str],
     limit: int = 50,
     now: datetime | None = None,
+    chat_id: str | None = None,
 ) -> list[OutboxMessage]:
     """Take up to `limit` due messages for these channels, oldest first, and lease
     them: until the lease ends no other sender takes them. Call in a short
@@ -100,6 +101,8 @@ async def lease_due(
         .order_by(OutboxMessage.id)
         .limit(limit)
     )
+    if chat_id is not None:  # one chat's messages (the terminal chat shows its own)
+        due = due.where(OutboxMessage.chat_id == chat_id)
     if session.get_bind().dialect.name == "postgresql":
         # Two senders never lease the same row: the second skips the first's rows.
         due = due.with_for_update(skip_locked=True)
