@@ -11,7 +11,15 @@ import yaml
 
 LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
+# The main catalogue, plus one file per front in messages/ (web dashboard, web chat …);
+# a key may be defined once only.
 _CATALOGUE = Path(__file__).with_name("messages.yml")
+_CATALOGUE_DIR = Path(__file__).with_name("messages")
+
+
+def catalogue_files() -> list[Path]:
+    """Every file of the catalogue, main file first."""
+    return [_CATALOGUE, *sorted(_CATALOGUE_DIR.glob("*.yml"))]
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # A word of three letters or more; ticket numbers (RO-261122-0007) and "OK" say nothing.
 _LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
@@ -20,8 +28,14 @@ _TICKET_NUMBER = re.compile(r"\bRO-\d{6}-\d{4,}\b", re.IGNORECASE)
 
 @lru_cache(maxsize=1)
 def _catalogue() -> dict[str, Any]:
-    with _CATALOGUE.open(encoding="utf-8") as handle:
-        data: dict[str, Any] = yaml.safe_load(handle)
+    data: dict[str, Any] = {}
+    for path in catalogue_files():
+        with path.open(encoding="utf-8") as handle:
+            part: dict[str, Any] = yaml.safe_load(handle) or {}
+        duplicated = set(part) & set(data)
+        if duplicated:
+            raise ValueError(f"{path.name} redefines catalogue keys {sorted(duplicated)}")
+        data.update(part)
     return data
 
 

@@ -160,6 +160,8 @@ class Organisation(Base):
     all_communities: Mapped[bool] = mapped_column(default=False, server_default=false())
     # SHA-256 of the API token; the token itself is shown once and never stored.
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Optional web password (argon2), set by the organisation after a token login.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
     language: Mapped[str] = mapped_column(String(5), default="zh", server_default="zh")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Small sets, read together with the organisation: selectin avoids async lazy loads.
@@ -364,3 +366,34 @@ class TicketNumberSequence(Base):
 
     day: Mapped[str] = mapped_column(String(6), primary_key=True)
     last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class WebSession(Base):
+    """A signed-in browser (staff member or organisation): server-side, revocable."""
+
+    __tablename__ = "web_sessions"
+
+    # SHA-256 of the session id in the cookie; the id itself is never stored.
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff.id", ondelete="CASCADE"), index=True
+    )
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(5), default="zh")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApiKey(Base):
+    """An Open311 client's key (`orders apikey add`), stored as a SHA-256 hash."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -14,8 +14,12 @@ from services import TicketStatus
 
 
 def _catalogue() -> dict[str, Any]:
-    with (i18n._CATALOGUE).open(encoding="utf-8") as handle:
-        data: dict[str, Any] = yaml.safe_load(handle)
+    data: dict[str, Any] = {}
+    for path in i18n.catalogue_files():
+        with path.open(encoding="utf-8") as handle:
+            part: dict[str, Any] = yaml.safe_load(handle) or {}
+        assert not set(part) & set(data), (path, set(part) & set(data))
+        data.update(part)
     return data
 
 

@@ -34,6 +34,8 @@ TABLES = {
     "link_codes",
     "chat_links",
     "outbox",
+    "web_sessions",
+    "api_keys",
 }
 
 
