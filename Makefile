@@ -3,7 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 RASA_VENV := .venv-rasa
 
-.PHONY: install run test lint typecheck bench-nlu clean
+.PHONY: install browser run test lint typecheck bench-nlu clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 install: $(VENV)/.installed $(RASA_VENV)/.installed
 
@@ -34,7 +35,15 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
-test: install lint typecheck
+# The browser tests drive Debian's Chromium through Playwright (Playwright's own browser
+# download does not work offline); a CJK font so Chinese pages render.
+browser:
+	@test -x /usr/bin/chromium || { \
+	  echo "Installing Debian's chromium and a CJK font for the browser tests"; \
+	  $(SUDO) apt-get install -y -q chromium fonts-wqy-microhei || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium fonts-wqy-microhei; }; }
+
+test: install browser lint typecheck
 	$(VENV)/bin/orders train
 	$(VENV)/bin/pytest
 
