@@ -10,10 +10,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from orders.settings import Settings
@@ -29,6 +31,7 @@ logger = logging.getLogger(__name__)
 # The API takes small JSON bodies only (a reason, a note, an id).
 MAX_BODY_BYTES = 64 * 1024
 HEALTH_TIMEOUT_S = 5.0
+STATIC_DIR = Path(__file__).with_name("static")
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -57,6 +60,9 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # Routers, one per part of the web process (JSON API, Open311, dashboard, web chat,
+    # organisation pages); each part adds its own line here.
     app.include_router(api.router)
 
     @app.get("/healthz", tags=["health"], responses={503: {"description": "No database"}})
