@@ -20,6 +20,8 @@ _CATALOGUE_DIR = Path(__file__).with_name("messages")
 def catalogue_files() -> list[Path]:
     """Every file of the catalogue, main file first."""
     return [_CATALOGUE, *sorted(_CATALOGUE_DIR.glob("*.yml"))]
+
+
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # A word of three letters or more; ticket numbers (RO-261122-0007) and "OK" say nothing.
 _LATIN_WORD = re.compile(r"[A-Za-z]{3,}")

@@ -111,3 +111,122 @@ def _parse_english(text: str, local_now: datetime) -> TimeWindow | None:
     if start < local_now - timedelta(hours=1):
         return None
     return TimeWindow(start, start + timedelta(hours=1))
+
+
+# --- details written in the request itself ------------------------------------------------
+# A resident often writes everything at once: "我妈家厨房漏水，地址幸福小区3栋501，明天下午
+# 来". These find the address, the time and who the service is for in such a message, so
+# the form does not ask again (the summary shows them; any can be changed there).
+
+_CLAUSE = re.compile(r"[，,。.；;！!？?\n]+")
+# A clause that reads as an address: a place word followed by building/unit/room numbers.
+_ZH_ADDRESS = re.compile(
+    r"[\u4e00-\u9fffA-Za-z0-9]{1,20}?(?:小区|花园|新村|家园|公寓|大厦|社区|苑|里|村|路|街|弄|巷)"
+    r"[\u4e00-\u9fffA-Za-z0-9\-#]{0,30}?\d+\s*(?:栋|号楼|幢|座|单元|室|号|楼)[\dA-Za-z\-#室号楼单元层]*"
+)
+_ZH_ADDRESS_LEAD = re.compile(
+    r"^(?:我|我们|我家|我妈|我爸|家)?(?:住在|住|家在|在|地址是|地址为|地址：|地址:|地址)"
+)
+_EN_ADDRESS = re.compile(
+    r"\b(?:(?:flat|room|apt|apartment|unit)\s*\d+[a-z]?\b.*?\b(?:building|block|tower)\s*\d+"
+    r"|(?:building|block|tower)\s*\d+\b.*?\b(?:road|street|estate|garden|gardens|lane|rd|st))"
+    r"[^,.;!?\n]*",
+    re.IGNORECASE,
+)
+# Words after which a number is a building, not a date ("7号楼" is not the 7th).
+_BUILDING_AFTER = ("楼", "栋", "幢", "座", "单元", "室")
+_EN_TIME = re.compile(
+    r"\b(?:(?:today|tonight|tomorrow|this|next|on)\s+)?"
+    r"(?:today|tonight|tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekend)"
+    r"(?:\s+(?:morning|afternoon|evening|night))?"
+    r"(?:\s+(?:at|around|after|before)\s+\d{1,2}(?::\d{2})?\s*(?:am|pm)?)?",
+    re.IGNORECASE,
+)
+
+# Who the service is for, in the resident's words → a code the summary translates.
+_BENEFICIARIES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "mother",
+        re.compile(r"我妈|我母亲|老母亲|老妈|我娘|\bmy (?:\w+ )?(?:mother|mum|mom|mam)\b", re.I),
+    ),
+    ("father", re.compile(r"我爸|我父亲|老父亲|老爸|\bmy (?:\w+ )?(?:father|dad)\b", re.I)),
+    (
+        "grandmother",
+        re.compile(r"奶奶|姥姥|外婆|\bmy (?:\w+ )?(?:grandmother|grandma|granny|nan)\b", re.I),
+    ),
+    ("grandfather", re.compile(r"爷爷|姥爷|外公|\bmy (?:\w+ )?(?:grandfather|grandpa)\b", re.I)),
+    (
+        "child",
+        re.compile(
+            r"孩子|儿子|女儿|小孩|闺女|\bmy (?:\w+ )?(?:son|daughter|kid|child|children|kids)\b",
+            re.I,
+        ),
+    ),
+    (
+        "spouse",
+        re.compile(r"老伴|老公|老婆|爱人|丈夫|妻子|\bmy (?:\w+ )?(?:husband|wife|partner)\b", re.I),
+    ),
+    ("neighbour", re.compile(r"邻居|\bmy neighbou?r\b|\bneighbou?r\b", re.I)),
+)
+
+
+def find_address(text: str, keywords: tuple[str, ...] = ()) -> str | None:
+    """The address written in a request, if one clause reads as an address (a place
+    word with building/unit/room numbers, or a known community's name with numbers)."""
+    for clause in _CLAUSE.split(text[:MAX_SCAN]):
+        clause = clause.strip()
+        if not clause:
+            continue
+        found = _ZH_ADDRESS.search(clause)
+        if found:
+            return _ZH_ADDRESS_LEAD.sub("", found.group().strip()) or None
+        english = _EN_ADDRESS.search(clause)
+        if english:
+            return english.group().strip()
+        for keyword in keywords:
+            if keyword and keyword.casefold() in clause.casefold() and re.search(r"\d", clause):
+                return _ZH_ADDRESS_LEAD.sub("", clause) or None
+    return None
+
+
+def find_time_text(text: str, *, now: datetime, timezone: str) -> str | None:
+    """The preferred-time words written in a request ('明天下午三点', 'tomorrow
+    morning'), if they read as a time the parser understands; building numbers
+    ("7号楼") are not dates."""
+    text = text[:MAX_SCAN]
+    if _HAN.search(text):
+        candidates = _chinese_times(text, now=now, timezone=timezone)
+    else:
+        candidates = [m.group().strip() for m in _EN_TIME.finditer(text)]
+    for candidate in candidates:
+        if parse_preferred_time(candidate, now=now, timezone=timezone) is not None:
+            return candidate
+    return None
+
+
+def _chinese_times(text: str, *, now: datetime, timezone: str) -> list[str]:
+    import jionlp
+
+    base = now.astimezone(ZoneInfo(timezone)).replace(tzinfo=None).timestamp()
+    try:
+        found = jionlp.ner.extract_time(text, time_base=base, with_parsing=False)
+    except Exception:  # jionlp raises plain errors on odd input
+        return []
+    times = []
+    for entity in found:
+        _, end = entity.get("offset", (0, 0))
+        if text[end : end + 2].startswith(_BUILDING_AFTER):
+            continue
+        times.append(str(entity.get("text", "")))
+    return [t for t in times if t]
+
+
+def find_beneficiary(text: str) -> str | None:
+    """Who the service is for when it is not the writer: mother, father, grandmother,
+    grandfather, child, spouse or neighbour (the first mentioned wins)."""
+    best: tuple[int, str] | None = None
+    for code, pattern in _BENEFICIARIES:
+        found = pattern.search(text[:MAX_SCAN])
+        if found and (best is None or found.start() < best[0]):
+            best = (found.start(), code)
+    return best[1] if best else None

@@ -41,13 +41,16 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     engine_timeout_s: float = Field(default=20.0, gt=0)
     max_photo_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # Signs the web chat's resident cookie; unset: one is generated once and kept in
+    # data_dir/web_secret, so residents keep their identity across restarts.
+    web_secret: str | None = None
     # The notifier looks at the outbox at least this often (a wake-up makes it sooner),
     # and checks SLAs (escalation, auto-close) this often.
     notifier_enabled: bool = True
     notifier_poll_s: float = Field(default=2.0, gt=0)
     sweep_interval_s: float = Field(default=60.0, gt=0)
 
-    @field_validator("telegram_bot_token", "redis_url", mode="before")
+    @field_validator("telegram_bot_token", "redis_url", "web_secret", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value

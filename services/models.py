@@ -201,6 +201,8 @@ class Ticket(Base):
     preferred_time_text: Mapped[str | None] = mapped_column(String(128))
     preferred_time_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     phone: Mapped[str | None] = mapped_column(String(32))  # E.164
+    # Who the service is for when not the resident: mother, father, child, … (a code).
+    beneficiary: Mapped[str | None] = mapped_column(String(16))
     photo_path: Mapped[str | None] = mapped_column(String(255))
     language: Mapped[str] = mapped_column(String(5))
     channel: Mapped[str] = mapped_column(String(16))

@@ -196,6 +196,7 @@ async def create_service_ticket(
     language: str,
     idempotency_key: str | None,
     now: datetime | None = None,
+    beneficiary: str | None = None,
 ) -> tuple[Ticket, bool]:
     """Store a resident's ticket (submitted, or published when its category needs no
     review), or return the one already filed with this key. Routing it to
@@ -223,6 +224,7 @@ async def create_service_ticket(
         preferred_time_text=preferred_time_text,
         preferred_time_at=preferred_time_at,
         phone=phone,
+        beneficiary=beneficiary,
         photo_path=photo_path,
         language=language,
         channel=resident.channel,

@@ -94,6 +94,7 @@ async def card_params(session: AsyncSession, ticket: Ticket, *, contact: bool) -
         "community": await _community_param(session, ticket),
         "description": ticket.description,
         "time": ticket.preferred_time_text or "-",
+        "beneficiary": f"label_for_{ticket.beneficiary or 'self'}",
     }
     if contact:
         location = (
@@ -431,6 +432,7 @@ async def file_ticket(
     language: str,
     idempotency_key: str | None,
     now: datetime | None = None,
+    beneficiary: str | None = None,
 ) -> Ticket:
     """File a resident's ticket and route it: straight to matching organisations, or to
     staff for review. Filing again with the same key returns the first ticket."""
@@ -450,6 +452,7 @@ async def file_ticket(
         language=language,
         idempotency_key=idempotency_key,
         now=now,
+        beneficiary=beneficiary,
     )
     if not created:  # filed before, or another request won the race on the key
         return ticket

@@ -30,6 +30,7 @@ REQUEST_SLOTS = (
     "photo",
     "field_to_change",
     "duplicate_checked",
+    "beneficiary",
 )
 
 _sessionmaker: async_sessionmaker[AsyncSession] | None = None

@@ -11,8 +11,16 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from nlu.actions.common import CATEGORIES, clear_request
-from orders.parsing import find_phone, parse_phone, parse_preferred_time
+from orders.parsing import (
+    find_address,
+    find_beneficiary,
+    find_phone,
+    find_time_text,
+    parse_phone,
+    parse_preferred_time,
+)
 from orders.settings import get_settings
+from services.reference import community_keywords
 
 MAX_DESCRIPTION = 10_000
 MAX_ADDRESS = 500
@@ -25,6 +33,7 @@ _LINKED = {
 
 Events = list[dict[str, Any]]
 Domain = dict[str, Any]
+COMMUNITY_KEYWORDS = community_keywords()
 
 
 def _typed_text_before_payload(tracker: Tracker) -> str | None:
@@ -68,11 +77,36 @@ class ActionStartRequest(Action):
             SlotSet("awaiting_confirmation", False),
             SlotSet("clarify_misses", 0),
         ]
-        # A number written in the request itself need not be asked for again.
-        phone = find_phone(description) if description else None
-        if phone and not tracker.get_slot("phone"):
-            events.append(SlotSet("phone", phone))
+        if description:
+            events += _details_in(description, tracker)
         return events
+
+
+def _details_in(description: str, tracker: Tracker) -> Events:
+    """What the request itself already says: a phone number, an address, a time, who
+    it is for. Those answers are not asked again (the summary shows them all)."""
+    events: Events = []
+    phone = find_phone(description)
+    if phone and not tracker.get_slot("phone"):
+        events.append(SlotSet("phone", phone))
+    address = find_address(description, COMMUNITY_KEYWORDS)
+    has_pin = tracker.get_slot("latitude") is not None
+    if address and 2 <= len(address) <= MAX_ADDRESS and not has_pin:
+        events.append(SlotSet("address", address))
+    settings = get_settings()
+    now = datetime.now(UTC)
+    when = find_time_text(description, now=now, timezone=settings.timezone)
+    if when:
+        window = parse_preferred_time(when, now=now, timezone=settings.timezone)
+        events.append(SlotSet("preferred_time", when))
+        if window is not None:
+            events.append(
+                SlotSet(
+                    "preferred_time_iso", f"{window.start.isoformat()}|{window.end.isoformat()}"
+                )
+            )
+    events.append(SlotSet("beneficiary", find_beneficiary(description)))
+    return events
 
 
 class ActionNewRequest(Action):

@@ -19,7 +19,7 @@ from nlu.actions.common import (
     wake_notifier,
 )
 from orders.engine_client import payload
-from orders.i18n import status_name, t
+from orders.i18n import has_key, status_name, t
 from orders.render import cancel_buttons, category_name, local_time, ticket_lines
 from orders.settings import get_settings
 from services import file_ticket, list_resident_tickets
@@ -77,9 +77,11 @@ class ActionShowSummary(Action):
             time_display = t("time_any", lang, text=time_text)
         photo = tracker.get_slot("photo")
         photo_display = t("photo_attached" if photo and photo != "skipped" else "photo_none", lang)
+        whom = tracker.get_slot("beneficiary") or "self"
         dispatcher.utter_message(
             response="utter_summary",
             category_name=category_name(categories, tracker.get_slot("category"), lang),
+            beneficiary_display=t(f"whom_{whom}", lang) if has_key(f"whom_{whom}") else "-",
             description=description,
             address_display=address_display,
             time_display=time_display,
@@ -133,6 +135,7 @@ class ActionSubmitRequest(Action):
                     photo_path=photo if photo and photo != "skipped" else None,
                     language=lang,
                     idempotency_key=f"{tracker.sender_id}:{slots['request_id']}",
+                    beneficiary=slots.get("beneficiary"),
                 )
                 number, status = ticket.number, ticket.status
         except SQLAlchemyError:

@@ -36,6 +36,12 @@ def load_communities() -> list[dict[str, Any]]:
     return _read_yaml("communities.yml")
 
 
+def community_keywords() -> tuple[str, ...]:
+    """Every community's address keywords (小区 names, roads), longest first."""
+    words = {k for c in load_communities() for k in c.get("keywords") or [] if k}
+    return tuple(sorted(words, key=len, reverse=True))
+
+
 async def load_reference_data(session: AsyncSession) -> None:
     """Add missing categories and communities and refresh category names."""
     existing_categories = {c.code: c for c in await session.scalars(select(Category))}

@@ -272,6 +272,35 @@ async def test_start_request_keeps_a_phone_number_written_in_the_request(domain:
     assert "phone" not in slot_values(events)
 
 
+async def test_start_request_keeps_address_time_and_who_written_in_the_request(
+    domain: Domain,
+) -> None:
+    text = "帮我妈修一下厨房水管，地址幸福小区3栋2单元501，明天下午三点来"
+    tracker = make_tracker(domain, messages=[user_message(text, "repair")])
+    values = slot_values((await run(ActionStartRequest(), tracker, domain))[0])
+    assert values["address"] == "幸福小区3栋2单元501"
+    assert values["preferred_time"] == "明天下午三点"
+    assert values["preferred_time_iso"] and "T15:00:00" in values["preferred_time_iso"]
+    assert values["beneficiary"] == "mother"
+
+    english = (
+        "My elderly father's sink is blocked, flat 501 building 3 Xingfu Road, tomorrow morning"
+    )
+    tracker = make_tracker(
+        domain, messages=[user_message(english, "repair")], slots={"language": "en"}
+    )
+    values = slot_values((await run(ActionStartRequest(), tracker, domain))[0])
+    assert values["address"] == "flat 501 building 3 Xingfu Road"
+    assert values["preferred_time"] == "tomorrow morning"
+    assert values["beneficiary"] == "father"
+
+    # A building number is not a date, and a bare need fills nothing in.
+    plain = make_tracker(domain, messages=[user_message("7号楼的电梯坏了", "property")])
+    values = slot_values((await run(ActionStartRequest(), plain, domain))[0])
+    assert "preferred_time" not in values and "address" not in values
+    assert values["beneficiary"] is None
+
+
 async def test_start_request_gives_each_request_its_own_id(domain: Domain) -> None:
     tracker = make_tracker(domain, messages=[user_message("水管漏水", "repair")])
     first, _ = await run(ActionStartRequest(), tracker, domain)

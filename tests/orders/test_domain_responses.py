@@ -136,6 +136,7 @@ def test_placeholder_extraction_sees_the_summary_fields() -> None:
     # Guards the check above against silently finding nothing.
     assert _placeholders(_text(_default(RESPONSES["utter_summary"]))) == {
         "category_name",
+        "beneficiary_display",
         "description",
         "address_display",
         "time_display",

@@ -10,7 +10,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from orders.parsing import MAX_TIME_TEXT, find_phone, parse_phone, parse_preferred_time
+from orders.parsing import (
+    MAX_TIME_TEXT,
+    find_address,
+    find_beneficiary,
+    find_phone,
+    find_time_text,
+    parse_phone,
+    parse_preferred_time,
+)
 
 TZ = "Asia/Shanghai"
 SHANGHAI = ZoneInfo(TZ)
@@ -171,3 +179,55 @@ def test_control_characters_around_a_real_phrase() -> None:
 )
 def test_find_phone_in_free_text(text: str, expected: str | None) -> None:
     assert find_phone(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("厨房漏水，地址幸福小区3栋2单元501", "幸福小区3栋2单元501"),
+        ("我住和平新村7号楼，下周一上午有空", "和平新村7号楼"),
+        ("枫林苑3号楼1单元的灯坏了", "枫林苑3号楼1单元"),
+        ("幸福路88弄3号1201室 水管爆了", "幸福路88弄3号1201室"),
+        ("sink blocked, flat 501 building 3 Xingfu Road, today", "flat 501 building 3 Xingfu Road"),
+        ("Building 7 Heping Garden lift is broken", "Building 7 Heping Garden lift is broken"),
+        ("厨房水管漏水了", None),
+        ("7号楼电梯坏了", None),
+        ("老板欠我三个月工资", None),
+        ("", None),
+    ],
+)
+def test_find_address_in_a_request(text: str, expected: str | None) -> None:
+    assert find_address(text, ("幸福小区", "Heping Garden")) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("水管漏了，明天下午三点来吧", "明天下午三点"),
+        ("我住和平新村7号楼，下周一上午有空", "下周一上午"),
+        ("7号楼电梯坏了", None),
+        ("can someone come tomorrow morning to fix the sink", "tomorrow morning"),
+        ("my sink is blocked", None),
+        ("困了好几天了", None),
+    ],
+)
+def test_find_time_in_a_request(text: str, expected: str | None) -> None:
+    assert find_time_text(text, now=SUNDAY_MORNING, timezone=TZ) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("想找人上门看看我妈", "mother"),
+        ("我爸腿脚不便", "father"),
+        ("外婆一个人住", "grandmother"),
+        ("孩子放学没人接", "child"),
+        ("my teenage son is depressed", "child"),
+        ("My mum needs a bath helper", "mother"),
+        ("隔壁邻居家漏水到我家", "neighbour"),
+        ("我家厨房水管漏水了", None),
+        ("my reason for writing", None),
+    ],
+)
+def test_find_who_the_service_is_for(text: str, expected: str | None) -> None:
+    assert find_beneficiary(text) == expected
