@@ -1,4 +1,5 @@
-"""`orders org …` and `orders staff …`: creating organisations and staff members.
+"""`orders org …`, `orders staff …` and `orders apikey …`: creating organisations, staff
+members and Open311 API keys.
 
 Each prints a one-time Telegram link code and, on its last line, the API token
 (DESIGN.md's contract: scripts read the token from the last line).
@@ -17,10 +18,12 @@ from orders.settings import Settings, SettingsError, load_settings
 from services import make_engine, make_sessionmaker, prepare_database
 from services.errors import NotFound, UnknownCategory
 from services.models import Community
+from services.open311 import create_api_key
 from services.parties import Credentials, Role, create_organisation, create_staff
 
 org_app = typer.Typer(help="Social organisations that claim and deliver tickets.")
 staff_app = typer.Typer(help="Community staff members.")
+apikey_app = typer.Typer(help="API keys of Open311 clients (POST requests needs one).")
 
 
 def _settings() -> Settings:
@@ -155,3 +158,32 @@ def staff_add(
         typer.echo(f"A staff member named {name!r} already exists.", err=True)
         raise typer.Exit(2) from None
     _print(credentials, "Staff")
+
+
+@apikey_app.command("add")
+def apikey_add(
+    name: Annotated[str, typer.Option("--name", help="Who the key is for (unique).")],
+) -> None:
+    """Create an Open311 API key; prints it, shown once, on the last line."""
+    settings = _settings()
+
+    async def run() -> str:
+        await prepare_database(settings.db_url)
+        engine = make_engine(settings.db_url)
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                _, secret = await create_api_key(session, name=name)
+        finally:
+            await engine.dispose()
+        return secret
+
+    try:
+        secret = asyncio.run(run())
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    except IntegrityError:
+        typer.echo(f"An API key named {name!r} already exists.", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"Open311 API key for {name.strip()} (shown once; keep it secret):")
+    typer.echo(secret)

@@ -135,10 +135,11 @@ def migrate() -> None:
 
 
 def _register_admin() -> None:
-    from orders.admin_cli import org_app, staff_app
+    from orders.admin_cli import apikey_app, org_app, staff_app
 
     app.add_typer(org_app, name="org")
     app.add_typer(staff_app, name="staff")
+    app.add_typer(apikey_app, name="apikey")
 
 
 _register_admin()
