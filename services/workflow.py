@@ -51,6 +51,9 @@ HELD = (S.CLAIMED, S.IN_PROGRESS)
 # A new organisation, never rated, is ranked as if rated this: good enough to get work.
 NEUTRAL_RATING = 4.0
 DUPLICATE_WINDOW = timedelta(days=3)
+# Resident channels that have a sender for outbox messages (Telegram's notifier, the
+# terminal chat, the web chat); others (open311) read the status themselves.
+NOTIFIED_CHANNELS = frozenset({"telegram", "cli", "web"})
 AUTO_CLOSE_AFTER = timedelta(days=7)
 
 
@@ -138,6 +141,8 @@ async def notify_residents(
         )
     for index, resident in enumerate(residents):
         assert resident is not None
+        if resident.channel not in NOTIFIED_CHANNELS:
+            continue  # e.g. Open311 clients poll for status; nothing would send it
         enqueue(
             session,
             Recipient(resident.channel, resident.external_id, _resident_language(resident, ticket)),

@@ -39,6 +39,7 @@ from tests.services.helpers import (
     outbox,
     resident,
     transitions,
+    unique,
 )
 
 S = TicketStatus
@@ -699,3 +700,15 @@ async def test_cancel_in_every_state_before_done(session: AsyncSession, step: st
     )
     withdrawn = await outbox(session, chat=org.chat, key="o_withdrawn")
     assert len(withdrawn) == (1 if step in ("claimed", "in_progress", "reopened") else 0)
+
+
+async def test_residents_without_a_sender_get_no_outbox_rows(session: AsyncSession) -> None:
+    org = await make_org(session)
+    client = await get_or_create_resident(session, channel="open311", external_id=unique("k"))
+    ticket = await file(session, client)
+    await workflow.claim(session, number=ticket.number, organisation=org.organisation)
+    rows = await session.scalars(
+        select(OutboxMessage.message_key).where(OutboxMessage.chat_id == client.external_id)
+    )
+    assert list(rows) == []
+    assert "o_claimed" in await keys(session, org.chat)
