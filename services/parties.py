@@ -325,3 +325,46 @@ def staff_sees(staff: Staff, community_id: int | None) -> bool:
     if staff.role == Role.ADMIN.value or community_id is None:
         return True
     return any(community.id == community_id for community in staff.communities)
+
+
+# --- organisations' web passwords ---------------------------------------------------------
+
+MIN_PASSWORD_LENGTH = 10
+# Verified when no organisation has the name, so a wrong name takes as long as a wrong
+# password (names cannot be probed by timing).
+_DUMMY_HASH = _hasher.hash("resident-orders-no-such-organisation")
+
+
+async def set_organisation_password(
+    session: AsyncSession, organisation: Organisation, password: str
+) -> None:
+    """Set the organisation's web password (after a token sign-in); ValueError if short."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+    organisation.password_hash = hash_password(password)
+    await session.flush()
+
+
+async def authenticate_organisation(
+    session: AsyncSession, name: str, password: str
+) -> Organisation | None:
+    """The active organisation with this name and web password, else None."""
+    rows = await session.scalars(
+        select(Organisation)
+        .where(
+            Organisation.name == name.strip(),
+            Organisation.active.is_(True),
+            Organisation.password_hash.is_not(None),
+        )
+        .order_by(Organisation.id)
+    )
+    found = list(rows)
+    if not found:
+        verify_password(_DUMMY_HASH, password)
+        return None
+    for organisation in found:
+        if verify_password(organisation.password_hash, password):
+            if _hasher.check_needs_rehash(organisation.password_hash or ""):
+                organisation.password_hash = hash_password(password)
+            return organisation
+    return None

@@ -22,8 +22,12 @@ from orders.settings import Settings
 from orders.wakeup import Waker
 from services.db import make_engine, make_sessionmaker
 from web import api
+from web.chat import router as chat_router
+from web.dashboard import router as dashboard_router
 from web.errors import error_response, install_error_handlers
 from web.limits import BodyLimit
+from web.open311 import router as open311_router
+from web.orgpages import router as orgpages_router
 from web.state import WebState, request_state
 
 logger = logging.getLogger(__name__)
@@ -64,6 +68,10 @@ def create_app(settings: Settings) -> FastAPI:
     # Routers, one per part of the web process (JSON API, Open311, dashboard, web chat,
     # organisation pages); each part adds its own line here.
     app.include_router(api.router)
+    app.include_router(open311_router)
+    app.include_router(chat_router)
+    app.include_router(orgpages_router)
+    app.include_router(dashboard_router)
 
     @app.get("/healthz", tags=["health"], responses={503: {"description": "No database"}})
     async def healthz(request: Request) -> JSONResponse:

@@ -1,0 +1,167 @@
+"""A resident files a request in the web chat, in a real headless Chromium, against a
+real `orders web` process on the e2e stack (the real Rasa engine, action server and
+database): type the need, the address, the time, the phone (through the page's
+"send my phone number" keyboard), skip the photo, submit; the ticket number is shown
+and the ticket is in the database."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from orders.settings import Settings
+from services.models import Resident, Ticket
+from tests.servers import free_port, process, stack_env
+from web.chat_identity import COOKIE, resident_in_cookie
+
+NUMBER = re.compile(r"RO-\d{6}-\d{4,}")
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+REPLY_TIMEOUT_MS = 60_000
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason="needs Debian's chromium (make test installs it)"
+)
+
+
+@pytest.fixture(scope="module")
+def web_url(stack: Settings) -> Iterator[str]:
+    """A real web process (`orders web`) on a free port, on the stack's settings."""
+    port = free_port()
+    env = {
+        **os.environ,
+        **stack_env(stack),
+        "WEB_HOST": "127.0.0.1",
+        "WEB_PORT": str(port),
+        "REDIS_URL": stack.redis_url or "",
+    }
+    env.pop("TELEGRAM_BOT_TOKEN", None)
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "orders.cli", "web"]
+    with process(command, env, stack.data_dir / "web.log", f"{url}/healthz", timeout=60):
+        yield url
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+async def bot_messages(page: Page) -> int:
+    count: int = await page.locator("#log .msg.bot").count()
+    return count
+
+
+async def next_reply(page: Page, before: int) -> str:
+    """Wait for the bot's next message(s) after `before` of them; the last one's text."""
+    await page.wait_for_function(
+        "n => document.querySelectorAll('#log .msg.bot').length > n",
+        arg=before,
+        timeout=REPLY_TIMEOUT_MS,
+    )
+    # The engine's answer may be several messages: wait until the request is over.
+    await page.wait_for_function(
+        "() => !document.body.classList.contains('busy')", timeout=REPLY_TIMEOUT_MS
+    )
+    text: str = await page.locator("#log .msg.bot").last.inner_text()
+    return text
+
+
+async def type_message(page: Page, text: str) -> str:
+    before = await bot_messages(page)
+    await page.fill("#text", text)
+    await page.click("#send")
+    return await next_reply(page, before)
+
+
+async def test_resident_files_a_request_in_the_web_chat(
+    browser: Browser,
+    web_url: str,
+    stack: Settings,
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    context = await browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
+    page = await context.new_page()
+    errors: list[Any] = []
+
+    def page_error(error: Any) -> None:
+        errors.append(error)
+
+    page.on("pageerror", page_error)
+    await page.goto(f"{web_url}/chat")
+    await page.wait_for_selector("body.ready")
+    assert await page.locator("#send").inner_text() == "发送"
+
+    ask_address = await type_message(page, "我家厨房水管漏水了")
+    assert "地址" in ask_address, ask_address
+    # The location keyboard is shown as a "send my location" button.
+    assert await page.locator('#keyboard button[data-kind="location"]').is_visible()
+
+    ask_time = await type_message(page, "幸福小区3栋2单元501")
+    assert "时间" in ask_time, ask_time
+    assert not await page.locator("#keyboard").is_visible()
+
+    ask_phone = await type_message(page, "明天下午三点")
+    assert "电话" in ask_phone, ask_phone
+    phone_button = page.locator('#keyboard button[data-kind="contact"]')
+    await phone_button.click()
+    await page.fill("#phone-input", "13812345678")
+    before = await bot_messages(page)
+    await page.click("#phone-send")
+    ask_photo = await next_reply(page, before)
+    assert "照片" in ask_photo, ask_photo
+
+    before = await bot_messages(page)
+    await page.locator("#log .msg.bot").last.get_by_role("button", name="跳过").click()
+    summary = await next_reply(page, before)
+    assert "我家厨房水管漏水了" in summary and "+8613812345678" in summary, summary
+
+    before = await bot_messages(page)
+    await page.locator("#log .msg.bot").last.get_by_role("button", name="提交").click()
+    filed = await next_reply(page, before)
+    match = NUMBER.search(filed)
+    assert match, filed
+    number = match.group()
+
+    # "My tickets" lists it.
+    await page.click("#tickets-button")
+    await page.wait_for_selector(f"#tickets-list >> text={number}", timeout=REPLY_TIMEOUT_MS)
+    assert errors == []
+
+    cookies = {c["name"]: c["value"] for c in await context.cookies()}
+    resident_id = resident_in_cookie(cookies.get(COOKIE), stack)
+    assert resident_id is not None
+    async with db() as session:
+        ticket = await session.scalar(select(Ticket).where(Ticket.number == number))
+        assert ticket is not None
+        resident = await session.get(Resident, ticket.resident_id)
+    assert resident is not None
+    assert (resident.channel, resident.external_id) == ("web", resident_id)
+    assert (ticket.channel, ticket.category_code, ticket.language) == ("web", "repair", "zh")
+    assert ticket.description == "我家厨房水管漏水了"
+    assert ticket.address == "幸福小区3栋2单元501"
+    assert ticket.preferred_time_text == "明天下午三点"
+    assert ticket.phone == "+8613812345678"
+    assert ticket.photo_path is None
+    assert ticket.status == "published"
+    await context.close()

@@ -1,0 +1,306 @@
+"""The ticket page (every field, the photo, the map link, the timeline) and the
+staff actions allowed in the ticket's state, through services.workflow.
+
+A staff member only sees tickets of their communities (and those whose community
+is not known); any other ticket number answers 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import FileResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orders.i18n import has_key, t
+from services import workflow
+from services.errors import (
+    AlreadyTaken,
+    IllegalTransition,
+    NotEligible,
+    NotFound,
+    NotYourTicket,
+    TicketNotFound,
+)
+from services.lifecycle import TicketStatus
+from services.models import Staff, Ticket
+from services.parties import get_organisation, staff_sees
+from services.queue import OPEN, TicketDetail, TimelineEntry, ticket_detail
+from services.tickets import get_ticket
+from web.dashboard.common import error_page, flash_text, language, render, see_other, transaction
+from web.sessions import Csrf, StaffMember
+from web.state import request_state
+
+router = APIRouter(include_in_schema=False)
+
+S = TicketStatus
+NUMBER_PATTERN = re.compile(r"RO-\d{6}-\d{4,8}")
+MAX_TEXT = 2000
+# Reasons offered as buttons; the resident reads them from the catalogue in their language.
+REJECT_REASONS = ("reason_scope", "reason_info", "reason_duplicate")
+CLOSE_REASONS = ("reason_handled", "reason_duplicate", "reason_scope")
+_ASSIGNED = re.compile(r"^assigned to org:(\d+)$")
+_MERGED = re.compile(r"^into (RO-\d{6}-\d{4,8})$")
+_RATED = re.compile(r"^rated (\d)$")
+
+
+def allowed_actions(ticket: Ticket) -> list[str]:
+    """The staff actions the ticket's state allows, in the order the page shows them."""
+    status = TicketStatus(ticket.status)
+    actions = []
+    if status == S.SUBMITTED:
+        actions += ["approve", "reject"]
+    if status in (S.SUBMITTED, S.PUBLISHED, S.REOPENED):
+        actions.append("assign")
+    if status in OPEN and ticket.escalated_at is None:
+        actions.append("escalate")
+    if status in OPEN:
+        actions.append("merge")
+    if status in (*OPEN, S.DONE):
+        actions.append("close")
+    return actions
+
+
+def note_text(entry: TimelineEntry, detail: TicketDetail, lang: str) -> str | None:
+    """An event's note for staff: reason codes and the workflow's own notes translated,
+    anyone's words as they wrote them."""
+    note = entry.event.note
+    if not note:
+        return None
+    category = detail.category
+    if note.startswith("reason_") and has_key(note):
+        hours: Any = "-"
+        if category is not None:
+            hours = (
+                category.sla_done_hours if note == "reason_overdue" else category.sla_claim_hours
+            )
+        return t(note, lang, hours=hours)
+    if found := _ASSIGNED.match(note):
+        name = detail.organisation_names.get(int(found.group(1)), found.group(1))
+        return t("dash_note_assigned", lang, organisation=name)
+    if found := _MERGED.match(note):
+        return t("dash_note_merged", lang, number=found.group(1))
+    if found := _RATED.match(note):
+        return t("dash_note_rated", lang, stars=found.group(1))
+    if note == "unrated":
+        return t("dash_note_unrated", lang)
+    return note
+
+
+def map_link(latitude: float, longitude: float) -> str:
+    """The OpenStreetMap page of a point."""
+    return (
+        f"https://www.openstreetmap.org/?mlat={latitude:.6f}&mlon={longitude:.6f}"
+        f"#map=18/{latitude:.6f}/{longitude:.6f}"
+    )
+
+
+async def _visible_detail(session: AsyncSession, staff: Staff, number: str) -> TicketDetail | None:
+    if not NUMBER_PATTERN.fullmatch(number):
+        return None
+    try:
+        detail = await ticket_detail(session, number)
+    except TicketNotFound:
+        return None
+    return detail if staff_sees(staff, detail.ticket.community_id) else None
+
+
+@router.get("/dashboard/tickets/{number}")
+async def ticket_page(request: Request, number: str, staff: StaffMember) -> Response:
+    """Every field, the photo, the map link, the timeline and the allowed actions."""
+    lang = language(request)
+    async with transaction(request) as session:
+        detail = await _visible_detail(session, staff, number)
+        if detail is None:
+            return error_page(request, 404, "dash_err_no_ticket")
+        actions = allowed_actions(detail.ticket)
+        assignable = (
+            await workflow.assignable(session, detail.ticket) if "assign" in actions else []
+        )
+    ticket = detail.ticket
+    error = request.query_params.get("error") or ""
+    return render(
+        request,
+        "dashboard/ticket.html",
+        {
+            "d": detail,
+            "ticket": ticket,
+            "actions": actions,
+            "assignable": assignable,
+            "notes": [note_text(entry, detail, lang) for entry in detail.timeline],
+            "map_url": (
+                map_link(ticket.latitude, ticket.longitude)
+                if ticket.latitude is not None and ticket.longitude is not None
+                else None
+            ),
+            "reject_reasons": REJECT_REASONS,
+            "close_reasons": CLOSE_REASONS,
+            "flash": flash_text(request),
+            "error": t(error, lang) if error.startswith("dash_err_") and has_key(error) else None,
+        },
+    )
+
+
+@router.get("/dashboard/tickets/{number}/photo")
+async def ticket_photo(request: Request, number: str, staff: StaffMember) -> Response:
+    """The resident's photo, for staff only (never a public URL)."""
+    async with transaction(request) as session:
+        detail = await _visible_detail(session, staff, number)
+    photo = detail.ticket.photo_path if detail is not None else None
+    # Stored names are plain file names (uuid.jpg); anything else is not ours to serve.
+    if not photo or Path(photo).name != photo or photo.startswith("."):
+        return error_page(request, 404, "dash_err_no_photo")
+    path = request_state(request).settings.photos_dir / photo
+    if not path.is_file():
+        return error_page(request, 404, "dash_err_no_photo")
+    media_type = mimetypes.guess_type(photo)[0] or "application/octet-stream"
+    if not media_type.startswith("image/"):
+        media_type = "application/octet-stream"
+    return FileResponse(
+        path,
+        media_type=media_type,
+        headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+# --- actions ------------------------------------------------------------------------------
+
+Action = Callable[[AsyncSession, Ticket], Awaitable[bool]]
+
+
+def _version(ticket: Ticket) -> tuple[object, ...]:
+    return (ticket.status, ticket.organisation_id, ticket.updated_at, ticket.escalated_at)
+
+
+async def _act(request: Request, staff: Staff, number: str, name: str, action: Action) -> Response:
+    """Run one workflow step for a ticket the staff member sees; wake the notifier
+    after the commit when something changed; back to the ticket page."""
+    page = f"/dashboard/tickets/{number}"
+    if not NUMBER_PATTERN.fullmatch(number):
+        return error_page(request, 404, "dash_err_no_ticket")
+    try:
+        async with transaction(request) as session:
+            ticket = await get_ticket(session, number)
+            if not staff_sees(staff, ticket.community_id):
+                raise NotYourTicket(number)
+            before = _version(ticket)
+            changed = await action(session, ticket)
+            changed = changed or _version(ticket) != before
+    except (TicketNotFound, NotYourTicket):
+        return error_page(request, 404, "dash_err_no_ticket")
+    except AlreadyTaken:
+        return see_other(f"{page}?error=dash_err_taken")
+    except IllegalTransition:
+        return see_other(f"{page}?error=dash_err_state")
+    except NotEligible:
+        return see_other(f"{page}?error=dash_err_not_eligible")
+    except (NotFound, ValueError):
+        return see_other(f"{page}?error=dash_err_input")
+    if changed:
+        await request_state(request).waker.wake()
+    return see_other(f"{page}?done=dash_done_{name}")
+
+
+def _reason(code: str, text: str, allowed: tuple[str, ...]) -> str:
+    text = text.replace("\x00", "").strip()
+    if text:
+        return text[:MAX_TEXT]
+    if code in allowed:
+        return code
+    raise ValueError("a reason is required")
+
+
+Text = Annotated[str, Form(max_length=MAX_TEXT)]
+
+
+@router.post("/dashboard/tickets/{number}/approve", dependencies=[Csrf])
+async def approve(request: Request, number: str, staff: StaffMember) -> Response:
+    """Approve a submitted ticket: published and offered to organisations."""
+
+    async def act(session: AsyncSession, ticket: Ticket) -> bool:
+        await workflow.approve(session, number=number, staff=staff)
+        return False
+
+    return await _act(request, staff, number, "approved", act)
+
+
+@router.post("/dashboard/tickets/{number}/reject", dependencies=[Csrf])
+async def reject(
+    request: Request, number: str, staff: StaffMember, reason: Text = "", reason_text: Text = ""
+) -> Response:
+    """Reject a submitted ticket; the resident is told the reason."""
+
+    async def act(session: AsyncSession, ticket: Ticket) -> bool:
+        chosen = _reason(reason, reason_text, REJECT_REASONS)
+        await workflow.reject(session, number=number, staff=staff, reason=chosen)
+        return False
+
+    return await _act(request, staff, number, "rejected", act)
+
+
+@router.post("/dashboard/tickets/{number}/assign", dependencies=[Csrf])
+async def assign(
+    request: Request, number: str, staff: StaffMember, organisation_id: Text = ""
+) -> Response:
+    """Give the ticket to an organisation directly."""
+
+    async def act(session: AsyncSession, ticket: Ticket) -> bool:
+        if not organisation_id.isdigit() or len(organisation_id) > 9:
+            raise ValueError("no organisation chosen")
+        organisation = await get_organisation(session, int(organisation_id))
+        await workflow.assign(session, number=number, staff=staff, organisation=organisation)
+        return False
+
+    return await _act(request, staff, number, "assigned", act)
+
+
+@router.post("/dashboard/tickets/{number}/escalate", dependencies=[Csrf])
+async def escalate(request: Request, number: str, staff: StaffMember, note: Text = "") -> Response:
+    """Escalate (吹哨) by hand, with the staff member's words."""
+
+    async def act(session: AsyncSession, ticket: Ticket) -> bool:
+        if ticket.status not in OPEN:
+            raise IllegalTransition(ticket.status, "escalated")
+        words = note.replace("\x00", "").strip() or t("dash_escalate_default", staff.language)
+        return await workflow.escalate(
+            session, ticket, actor=workflow.staff_actor(staff), note=words[:MAX_TEXT]
+        )
+
+    return await _act(request, staff, number, "escalated", act)
+
+
+@router.post("/dashboard/tickets/{number}/merge", dependencies=[Csrf])
+async def merge(request: Request, number: str, staff: StaffMember, into: Text = "") -> Response:
+    """Merge the ticket as a duplicate of another (its residents follow that one)."""
+
+    async def act(session: AsyncSession, ticket: Ticket) -> bool:
+        target = into.strip().upper()
+        if not NUMBER_PATTERN.fullmatch(target):
+            raise ValueError("not a ticket number")
+        try:
+            await workflow.merge(session, number=number, into=target, staff=staff)
+        except (TicketNotFound, NotYourTicket):
+            # The other ticket does not exist, or is another community's.
+            raise ValueError("unknown target") from None
+        return False
+
+    return await _act(request, staff, number, "merged", act)
+
+
+@router.post("/dashboard/tickets/{number}/close", dependencies=[Csrf])
+async def close(
+    request: Request, number: str, staff: StaffMember, reason: Text = "", reason_text: Text = ""
+) -> Response:
+    """Close the ticket with a reason the resident is told."""
+
+    async def act(session: AsyncSession, ticket: Ticket) -> bool:
+        chosen = _reason(reason, reason_text, CLOSE_REASONS)
+        await workflow.close(session, number=number, staff=staff, reason=chosen)
+        return False
+
+    return await _act(request, staff, number, "closed", act)

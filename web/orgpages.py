@@ -1,0 +1,413 @@
+"""The organisation pages (`/org`): sign in with the API token (or a web password set
+after a token sign-in), see the open tickets the organisation may claim and the
+tickets it holds, and claim / start / finish / release them.
+
+Every action goes through `services.workflow`, the same functions and rules as the
+Telegram buttons: exactly one claimer wins, an organisation that released a ticket
+cannot claim it back, and the resident's phone, exact address and location are shown
+only on tickets the organisation holds. Sessions, CSRF and templates come from
+web/sessions.py and web/templating.py; see docs/webchat.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orders.i18n import status_name, t
+from orders.notices import localise
+from orders.render import local_time
+from orders.workdesk import RELEASE_REASONS
+from services import workflow
+from services.errors import (
+    AlreadyTaken,
+    BadCredentials,
+    IllegalTransition,
+    NotEligible,
+    NotYourTicket,
+    TicketNotFound,
+)
+from services.lifecycle import TicketStatus
+from services.models import Organisation, Ticket, TicketEvent
+from services.parties import (
+    MIN_PASSWORD_LENGTH,
+    authenticate_organisation,
+    organisation_by_token,
+    set_organisation_password,
+)
+from services.tickets import get_ticket
+from web.sessions import (
+    Csrf,
+    SignedInOrganisation,
+    current_session,
+    end_session,
+    request_language,
+    set_anonymous_csrf_cookie,
+    set_session_cookie,
+    start_session,
+)
+from web.state import request_state
+from web.templating import templates
+
+router = APIRouter(prefix="/org", tags=["organisation pages"], include_in_schema=False)
+
+S = TicketStatus
+HOME = "/org"
+MAX_FIELD = 200
+MAX_NOTE = 2000
+LIST_LIMIT = 50
+NUMBER = re.compile(r"RO-\d{6}-\d{4,8}")
+# Tickets the organisation holds, and the ones of them whose contact it sees (as on
+# its Telegram cards: from the claim on, a reopened one included).
+HELD = (S.CLAIMED, S.IN_PROGRESS, S.REOPENED, S.DONE)
+CONTACT = frozenset({S.CLAIMED, S.IN_PROGRESS, S.REOPENED, S.DONE})
+ACTIONS = ("claim", "start", "done", "release")
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; "
+    "object-src 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+# --- small helpers ------------------------------------------------------------------------
+
+
+def _render(
+    request: Request, name: str, context: dict[str, Any], *, status: int = 200
+) -> HTMLResponse:
+    response = templates.TemplateResponse(request, name, context, status_code=status)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def _see_other(url: str) -> RedirectResponse:
+    response = RedirectResponse(url, status_code=303)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def _safe_next(value: str | None) -> str:
+    """A redirect target inside the organisation pages, else the home page."""
+    if not value or not value.startswith(HOME) or "\\" in value or value.startswith("//"):
+        return HOME
+    parts = urlsplit(value)
+    return HOME if parts.scheme or parts.netloc else value
+
+
+@asynccontextmanager
+async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request_state(request).sessionmaker() as session, session.begin():
+        yield session
+
+
+# --- signing in ---------------------------------------------------------------------------
+
+
+def _login_page(
+    request: Request, next_url: str, *, failed: str | None = None, name: str = ""
+) -> HTMLResponse:
+    response = _render(
+        request,
+        "org/login.html",
+        {"next": next_url, "failed": failed, "name": name},
+        status=400 if failed else 200,
+    )
+    set_anonymous_csrf_cookie(response, request)
+    return response
+
+
+@router.get("/login")
+async def login_page(request: Request, next: str | None = None) -> Response:
+    """The sign-in form: the API token, or the organisation's name and web password."""
+    signed_in = await current_session(request)
+    if signed_in is not None and signed_in.organisation is not None:
+        return _see_other(_safe_next(next))
+    return _login_page(request, _safe_next(next))
+
+
+@router.post("/login", dependencies=[Csrf])
+async def login(
+    request: Request,
+    token: Annotated[str, Form(max_length=MAX_FIELD)] = "",
+    name: Annotated[str, Form(max_length=MAX_FIELD)] = "",
+    password: Annotated[str, Form(max_length=MAX_FIELD)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Check the token (or name and password); start a new session."""
+    next_url = _safe_next(next)
+    async with _transaction(request) as session:
+        organisation: Organisation | None = None
+        if token.strip():
+            try:
+                organisation = await organisation_by_token(session, token.strip())
+            except BadCredentials:
+                organisation = None
+            failed = "org_page_login_bad_token"
+        else:
+            organisation = await authenticate_organisation(session, name, password)
+            failed = "org_page_login_bad_password"
+        if organisation is None:
+            return _login_page(request, next_url, failed=failed, name=name)
+        response = _see_other(next_url)
+        await end_session(session, request, response)
+        session_id = await start_session(session, organisation=organisation)
+    set_session_cookie(response, request, session_id)
+    return response
+
+
+# --- the organisation's tickets -----------------------------------------------------------
+
+
+async def _released_by(
+    session: AsyncSession, organisation: Organisation, ticket_ids: list[int]
+) -> set[int]:
+    """Which of these tickets the organisation released before (it may not claim them)."""
+    if not ticket_ids:
+        return set()
+    rows = await session.scalars(
+        select(TicketEvent.ticket_id).where(
+            TicketEvent.ticket_id.in_(ticket_ids),
+            TicketEvent.actor == workflow.org_actor(organisation),
+            TicketEvent.to_status == S.PUBLISHED.value,
+        )
+    )
+    return set(rows)
+
+
+async def claimable(session: AsyncSession, organisation: Organisation) -> list[Ticket]:
+    """Published tickets of the organisation's categories and communities that it may
+    claim (the ones it released are not), oldest first."""
+    codes = [category.code for category in organisation.categories]
+    if not organisation.active or not codes:
+        return []
+    query = select(Ticket).where(
+        Ticket.status == S.PUBLISHED.value, Ticket.category_code.in_(codes)
+    )
+    if not organisation.all_communities:
+        query = query.where(Ticket.community_id.in_([c.id for c in organisation.communities]))
+    found = [
+        ticket
+        for ticket in await session.scalars(
+            query.order_by(Ticket.published_at, Ticket.id).limit(LIST_LIMIT)
+        )
+        if workflow.eligible(organisation, ticket)
+    ]
+    released = await _released_by(session, organisation, [ticket.id for ticket in found])
+    return [ticket for ticket in found if ticket.id not in released]
+
+
+async def held(session: AsyncSession, organisation: Organisation) -> list[Ticket]:
+    """Tickets the organisation holds: to do, in progress, reopened, done (unconfirmed)."""
+    rows = await session.scalars(
+        select(Ticket)
+        .where(
+            Ticket.organisation_id == organisation.id,
+            Ticket.status.in_([s.value for s in HELD]),
+        )
+        .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+        .limit(LIST_LIMIT)
+    )
+    return list(rows)
+
+
+async def finished(session: AsyncSession, organisation: Organisation) -> list[Ticket]:
+    """The organisation's latest closed tickets, with the residents' ratings."""
+    rows = await session.scalars(
+        select(Ticket)
+        .where(Ticket.organisation_id == organisation.id, Ticket.status == S.CLOSED.value)
+        .order_by(Ticket.closed_at.desc(), Ticket.id.desc())
+        .limit(20)
+    )
+    return list(rows)
+
+
+async def _card(
+    session: AsyncSession, ticket: Ticket, language: str, timezone: str, *, contact: bool
+) -> dict[str, Any]:
+    """A ticket as the page shows it: the fields of the Telegram card, in words."""
+    params = await workflow.card_params(session, ticket, contact=contact)
+    shown = {name: localise(name, value, language, params) for name, value in params.items()}
+    return {
+        **shown,
+        "number": ticket.number,
+        "status": ticket.status,
+        "status_name": status_name(ticket.status, language),
+        "created": local_time(ticket.created_at, timezone),
+        "rating": ticket.rating,
+        "rating_comment": ticket.rating_comment,
+        "contact": contact,
+        "escalated": ticket.escalated_at is not None,
+    }
+
+
+async def _home_context(
+    request: Request, organisation: Organisation, language: str
+) -> dict[str, Any]:
+    timezone = request_state(request).settings.timezone
+    async with request_state(request).sessionmaker() as session:
+        fresh = await session.get(Organisation, organisation.id)
+        assert fresh is not None
+        open_tickets = [
+            await _card(session, ticket, language, timezone, contact=False)
+            for ticket in await claimable(session, fresh)
+        ]
+        mine = [
+            await _card(session, ticket, language, timezone, contact=ticket.status in CONTACT)
+            for ticket in await held(session, fresh)
+        ]
+        closed = [
+            await _card(session, ticket, language, timezone, contact=False)
+            for ticket in await finished(session, fresh)
+        ]
+        standing = (await workflow.standings(session, [fresh.id]))[fresh.id]
+    return {
+        "organisation": fresh,
+        "open_tickets": open_tickets,
+        "mine": mine,
+        "closed": closed,
+        "standing": standing,
+        "reasons": RELEASE_REASONS,
+        "min_password": MIN_PASSWORD_LENGTH,
+        "has_password": fresh.password_hash is not None,
+    }
+
+
+def _home_page(
+    request: Request,
+    context: dict[str, Any],
+    *,
+    flash: str | None = None,
+    flash_kind: str = "ok",
+    status: int = 200,
+) -> HTMLResponse:
+    return _render(
+        request,
+        "org/home.html",
+        {**context, "flash": flash, "flash_kind": flash_kind},
+        status=status,
+    )
+
+
+@router.get("")
+async def home(
+    request: Request,
+    organisation: SignedInOrganisation,
+    ok: str | None = None,
+    number: str | None = None,
+) -> Response:
+    """The organisation's page: tickets it may claim, its tickets, its closed ones."""
+    language = request_language(request)
+    flash = None
+    if ok in (*ACTIONS, "password") and (ok == "password" or NUMBER.fullmatch(number or "")):
+        flash = t(f"org_page_ok_{ok}", language, number=number or "")
+    context = await _home_context(request, organisation, language)
+    return _home_page(request, context, flash=flash)
+
+
+# --- actions ------------------------------------------------------------------------------
+
+
+async def _problem(request: Request, number: str, exc: Exception, language: str) -> tuple[int, str]:
+    """The status code and sentence for a refused action (the ticket's state in words)."""
+    if isinstance(exc, TicketNotFound):
+        return 404, t("ticket_not_found", language, number=number)
+    if isinstance(exc, AlreadyTaken) and exc.holder:
+        return 409, t("taken_by", language, number=number, holder=exc.holder)
+    if isinstance(exc, NotEligible):
+        return 403, t("not_eligible", language, number=number)
+    if isinstance(exc, NotYourTicket):
+        return 403, t("not_yours", language, number=number)
+    async with request_state(request).sessionmaker() as session:
+        ticket = await get_ticket(session, number)
+    return 409, t(
+        "ticket_now", language, number=number, status=status_name(ticket.status, language)
+    )
+
+
+@router.post("/tickets/{number}/{action}", dependencies=[Csrf])
+async def act(
+    request: Request,
+    organisation: SignedInOrganisation,
+    number: str,
+    action: str,
+    note: Annotated[str, Form(max_length=MAX_NOTE)] = "",
+    reason: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Claim, start, finish (with an optional note for the resident) or release (with a
+    reason) a ticket, as the Telegram buttons do; the notifier is woken after."""
+    language = request_language(request)
+    if action not in ACTIONS or not NUMBER.fullmatch(number):
+        context = await _home_context(request, organisation, language)
+        message = t("ticket_not_found", language, number=number[:20])
+        return _home_page(request, context, flash=message, flash_kind="error", status=404)
+    note_text = note.replace("\x00", "").strip() or None
+    release_reason = reason if reason in RELEASE_REASONS else "reason_other"
+
+    async def claim(session: AsyncSession) -> None:
+        await workflow.claim(session, number=number, organisation=organisation)
+
+    async def start(session: AsyncSession) -> None:
+        await workflow.start(session, number=number, organisation=organisation)
+
+    async def done(session: AsyncSession) -> None:
+        await workflow.done(session, number=number, organisation=organisation, note=note_text)
+
+    async def release(session: AsyncSession) -> None:
+        await workflow.release(
+            session, number=number, organisation=organisation, reason=release_reason
+        )
+
+    steps: dict[str, Callable[[AsyncSession], Awaitable[None]]] = {
+        "claim": claim,
+        "start": start,
+        "done": done,
+        "release": release,
+    }
+    try:
+        async with _transaction(request) as session:
+            await steps[action](session)
+    except (TicketNotFound, AlreadyTaken, IllegalTransition, NotEligible, NotYourTicket) as exc:
+        status, message = await _problem(request, number, exc, language)
+        context = await _home_context(request, organisation, language)
+        return _home_page(request, context, flash=message, flash_kind="error", status=status)
+    await request_state(request).waker.wake()
+    return _see_other(f"{HOME}?{urlencode({'ok': action, 'number': number})}")
+
+
+@router.post("/password", dependencies=[Csrf])
+async def password(
+    request: Request,
+    organisation: SignedInOrganisation,
+    new_password: Annotated[str, Form(max_length=MAX_FIELD)] = "",
+    confirm: Annotated[str, Form(max_length=MAX_FIELD)] = "",
+) -> Response:
+    """Set (or change) the organisation's web password, for sign-in by name."""
+    language = request_language(request)
+    problem = None
+    if len(new_password) < MIN_PASSWORD_LENGTH:
+        problem = t("org_page_password_short", language, count=MIN_PASSWORD_LENGTH)
+    elif new_password != confirm:
+        problem = t("org_page_password_mismatch", language)
+    if problem is not None:
+        context = await _home_context(request, organisation, language)
+        return _home_page(request, context, flash=problem, flash_kind="error", status=400)
+    async with _transaction(request) as session:
+        fresh = await session.get(Organisation, organisation.id)
+        assert fresh is not None
+        await set_organisation_password(session, fresh, new_password)
+    return _see_other(f"{HOME}?ok=password")
