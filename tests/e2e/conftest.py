@@ -4,10 +4,13 @@ PTB Application talking to a fake Bot API server over loopback HTTP."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Browser, async_playwright
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import BotApplication, build_application
@@ -15,7 +18,7 @@ from orders.engine import ensure_model
 from orders.settings import Settings
 from services import make_engine, make_sessionmaker, prepare_database
 from tests.fakes.telegram_api import FakeTelegram
-from tests.servers import action_server, free_port, rasa_server
+from tests.servers import action_server, free_port, process, rasa_server, stack_env
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
@@ -87,3 +90,46 @@ async def telegram(stack: Settings) -> AsyncIterator[FakeTelegram]:
     yield fake
     await stop_bot(application)
     await fake.stop()
+
+
+# Browser tests drive Debian's Chromium (`make test` installs it): Playwright's own
+# browser download does not work offline.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def web_url(stack: Settings) -> Iterator[str]:
+    """A real web process (`orders web`) on a free port, on the stack's settings."""
+    port = free_port()
+    env = {
+        **os.environ,
+        **stack_env(stack),
+        "WEB_HOST": "127.0.0.1",
+        "WEB_PORT": str(port),
+        "REDIS_URL": stack.redis_url or "",
+    }
+    env.pop("TELEGRAM_BOT_TOKEN", None)
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "orders.cli", "web"]
+    with process(command, env, stack.data_dir / "web.log", f"{url}/healthz", timeout=60):
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """A headless Chromium shared by the browser tests."""
+    assert Path(CHROMIUM).exists(), "the browser tests need Debian's chromium: run make test"  # noqa: ASYNC240
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()

@@ -6,65 +6,19 @@ and the ticket is in the database."""
 
 from __future__ import annotations
 
-import os
 import re
-import sys
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orders.settings import Settings
 from services.models import Resident, Ticket
-from tests.servers import free_port, process, stack_env
 from web.chat_identity import COOKIE, resident_in_cookie
 
 NUMBER = re.compile(r"RO-\d{6}-\d{4,}")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 REPLY_TIMEOUT_MS = 60_000
-
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM), reason="needs Debian's chromium (make test installs it)"
-)
-
-
-@pytest.fixture(scope="module")
-def web_url(stack: Settings) -> Iterator[str]:
-    """A real web process (`orders web`) on a free port, on the stack's settings."""
-    port = free_port()
-    env = {
-        **os.environ,
-        **stack_env(stack),
-        "WEB_HOST": "127.0.0.1",
-        "WEB_PORT": str(port),
-        "REDIS_URL": stack.redis_url or "",
-    }
-    env.pop("TELEGRAM_BOT_TOKEN", None)
-    url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "orders.cli", "web"]
-    with process(command, env, stack.data_dir / "web.log", f"{url}/healthz", timeout=60):
-        yield url
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 async def bot_messages(page: Page) -> int:

@@ -7,71 +7,24 @@ the test opens with openpyxl to check the totals."""
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from openpyxl import load_workbook  # type: ignore[import-untyped]
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orders.settings import Settings
 from services import workflow
 from services.models import Category, Resident
 from services.parties import Role, create_organisation, create_staff
 from services.tickets import get_or_create_resident, get_ticket
 from tests.e2e.test_lifecycle import expect, expect_button, link
 from tests.fakes.telegram_api import FakeTelegram
-from tests.servers import free_port, process, stack_env
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "dashboard-e2e-password"
 LIVE_TIMEOUT_MS = 20_000
-
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM), reason="needs Debian's chromium (make test installs it)"
-)
-
-
-@pytest.fixture(scope="module")
-def web_url(stack: Settings) -> Iterator[str]:
-    """A real web process (`orders web`) on a free port, on the stack's database."""
-    port = free_port()
-    env = {
-        **os.environ,
-        **stack_env(stack),
-        "WEB_HOST": "127.0.0.1",
-        "WEB_PORT": str(port),
-        "REDIS_URL": stack.redis_url or "",
-    }
-    env.pop("TELEGRAM_BOT_TOKEN", None)
-    url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "orders.cli", "web"]
-    with process(command, env, stack.data_dir / "web-dashboard.log", f"{url}/healthz", timeout=60):
-        yield url
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 async def _file_counselling(db: async_sessionmaker[AsyncSession], description: str) -> str:
