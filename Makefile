@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 RASA_VENV := .venv-rasa
 
-.PHONY: install browser run test lint typecheck bench-nlu clean
+.PHONY: install browser nginx up-scaled run test lint typecheck bench-nlu clean
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 install: $(VENV)/.installed $(RASA_VENV)/.installed
@@ -43,9 +43,30 @@ browser:
 	  $(SUDO) apt-get install -y -q chromium fonts-wqy-microhei || \
 	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium fonts-wqy-microhei; }; }
 
-test: install browser lint typecheck
+# The scaled-out stack on loopback (docs/deployment.md): PostgreSQL, Redis, 2 Rasa, 2 action
+# servers, 2 bot workers (webhook), 2 web workers behind Debian's nginx, under honcho.
+# Needs TELEGRAM_BOT_TOKEN (and, without real Telegram, TELEGRAM_API_BASE_URL); WEBHOOK_URL
+# defaults to the local nginx, WEBHOOK_SECRET is generated once into data/webhook_secret.
+nginx:
+	@test -x /usr/sbin/nginx || { \
+	  echo "Installing Debian's nginx for the scaled-out stack"; \
+	  $(SUDO) apt-get install -y -q nginx || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nginx; }; }
+
+up-scaled: install nginx
+	$(VENV)/bin/orders train
+	$(VENV)/bin/python deploy/scaled.py
+
+test: install browser nginx lint typecheck
 	$(VENV)/bin/orders train
 	$(VENV)/bin/pytest
+
+# Resident load through Telegram and bare Rasa, button load, the dashboard and Open311
+# at 1M tickets (PostgreSQL); writes bench/results.json (see docs/performance.md).
+# Options: make bench BENCH_ARGS="--residents 200 --rate 30 --tickets 1000000"
+bench: install
+	$(VENV)/bin/orders train
+	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
 
 # NLU quality on the held-out set and classification latency through the engine.
 bench-nlu: install

@@ -74,6 +74,8 @@ async def _post_init(application: BotApplication) -> None:
         data.waker,
         poll_seconds=settings.notifier_poll_s,
         sweep_seconds=settings.sweep_interval_s,
+        pii_retention_days=settings.pii_retention_days,
+        photos_dir=settings.photos_dir,
     )
     if settings.notifier_enabled:
         # Not application.create_task: the notifier outlives start-up, stops at shutdown.
@@ -99,15 +101,16 @@ async def _post_shutdown(application: BotApplication) -> None:
         await application.bot_data.database.dispose()
 
 
-def build_application(settings: Settings) -> BotApplication:
-    """The resident bot, talking to the Bot API at TELEGRAM_API_BASE_URL."""
+def build_application(settings: Settings, *, polling: bool = True) -> BotApplication:
+    """The resident bot, talking to the Bot API at TELEGRAM_API_BASE_URL; without
+    `polling` it has no updater (webhook mode feeds it updates, bot/webhook.py)."""
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is required to build the Telegram application")
     base = settings.telegram_api_base_url
     context_types = ContextTypes(context=Context, bot_data=BotData)
+    builder = ApplicationBuilder() if polling else ApplicationBuilder().updater(None)
     application: BotApplication = (
-        ApplicationBuilder()
-        .token(settings.telegram_bot_token)
+        builder.token(settings.telegram_bot_token)
         .base_url(f"{base}/bot")
         .base_file_url(f"{base}/file/bot")
         .context_types(context_types)
@@ -142,3 +145,10 @@ def run_polling(settings: Settings) -> None:
     application = build_application(settings)
     logger.info("bot.start mode=polling api=%s", settings.telegram_api_base_url)
     application.run_polling(allowed_updates=Update.ALL_TYPES)
+
+
+def run_webhook(settings: Settings) -> int:
+    """Runs one bot worker in webhook mode (bot/webhook.py) until interrupted."""
+    from bot.webhook import run_webhook as serve
+
+    return serve(settings)

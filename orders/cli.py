@@ -49,18 +49,67 @@ def up(
 
 
 @app.command()
-def bot() -> None:
-    """Run the Telegram front alone (long polling); `orders up` runs it for you."""
+def bot(
+    webhook: Annotated[
+        bool | None,
+        typer.Option(
+            "--webhook/--polling",
+            help="Receive updates by webhook (a worker behind a load balancer) or by long "
+            "polling; default: BOT_MODE.",
+        ),
+    ] = None,
+) -> None:
+    """Run the Telegram front alone (long polling, or a webhook worker on BOT_HOST:BOT_PORT
+    with BOT_MODE=webhook); `orders up` runs it for you."""
     settings = _settings()
     if not settings.telegram_bot_token:
         typer.echo(
             "TELEGRAM_BOT_TOKEN is not set: get a token from @BotFather and export it.", err=True
         )
         raise typer.Exit(2)
+    use_webhook = settings.bot_mode == "webhook" if webhook is None else webhook
+    if use_webhook and (problem := settings.webhook_problem()):
+        typer.echo(problem, err=True)
+        raise typer.Exit(2)
     _logging()
+    if use_webhook:
+        from bot.app import run_webhook
+
+        raise typer.Exit(run_webhook(settings))
     from bot.app import run_polling
 
     run_polling(settings)
+
+
+@app.command()
+def rasa() -> None:
+    """Run one Rasa engine replica alone on RASA_HOST:RASA_PORT (its actions at
+    ACTIONS_HOST:ACTIONS_PORT); trains first if there is no model. For process managers
+    (deploy/Procfile.scaled); `orders up` runs the engine for you."""
+    import os
+
+    from orders.engine import EngineError, engine_env, ensure_model, rasa_command
+
+    settings = _settings()
+    try:
+        command = rasa_command(settings, ensure_model(settings))
+    except EngineError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    os.execve(command[0], command, engine_env())
+
+
+@app.command()
+def actions() -> None:
+    """Run one action server replica alone on ACTIONS_HOST:ACTIONS_PORT (for process
+    managers; `orders up` runs it for you)."""
+    import os
+
+    from orders.engine import actions_command, actions_env
+
+    settings = _settings()
+    command = actions_command(settings)
+    os.execve(command[0], command, actions_env(settings))
 
 
 @app.command()
@@ -132,6 +181,42 @@ def migrate() -> None:
     from services import prepare_database
 
     asyncio.run(prepare_database(_settings().db_url))
+
+
+@app.command()
+def purge(
+    days: Annotated[
+        int | None,
+        typer.Option("--days", min=1, help="Retention in days (default: PII_RETENTION_DAYS)."),
+    ] = None,
+) -> None:
+    """Erase residents' phone, exact address, location and photo from tickets that
+    ended more than PII_RETENTION_DAYS days ago (the bot's notifier also does it hourly)."""
+    from orders.i18n import t
+    from services import make_engine, make_sessionmaker, prepare_database
+    from services.retention import purge_pii
+
+    settings = _settings()
+    _logging()
+
+    async def run() -> int:
+        await prepare_database(settings.db_url)
+        engine = make_engine(settings.db_url)
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                result = await purge_pii(
+                    session,
+                    retention_days=days or settings.pii_retention_days,
+                    photos_dir=settings.photos_dir,
+                )
+        finally:
+            await engine.dispose()
+        return result.tickets
+
+    tickets = asyncio.run(run())
+    typer.echo(
+        t("purge_done", "zh", tickets=tickets) + " / " + t("purge_done", "en", tickets=tickets)
+    )
 
 
 def _register_admin() -> None:

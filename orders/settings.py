@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -49,8 +51,32 @@ class Settings(BaseSettings):
     notifier_enabled: bool = True
     notifier_poll_s: float = Field(default=2.0, gt=0)
     sweep_interval_s: float = Field(default=60.0, gt=0)
+    # Messages (text, buttons, pins…) one resident may send per minute before the bot
+    # answers "please slow down" and stops passing them to the engine; 0 = no limit.
+    rate_limit_per_minute: int = Field(default=20, ge=0)
+    # The resident's phone and exact address (and location, photo) of a ticket are
+    # erased this many days after it ended (closed, rejected, cancelled, merged).
+    pii_retention_days: int = Field(default=180, ge=1)
+    # How updates reach the bot: long polling (one bot process) or a webhook (any
+    # number of bot workers behind a load balancer; see docs/deployment.md).
+    bot_mode: Literal["polling", "webhook"] = "polling"
+    # The public https URL Telegram posts updates to (the load balancer); its path is
+    # where each bot worker serves the webhook.
+    webhook_url: str | None = None
+    # Telegram sends it in X-Telegram-Bot-Api-Secret-Token; requests without it are refused.
+    webhook_secret: str | None = None
+    webhook_max_connections: int = Field(default=40, ge=1, le=100)
+    bot_host: str = "127.0.0.1"
+    bot_port: int = Field(default=8443, ge=1, le=65535)
 
-    @field_validator("telegram_bot_token", "redis_url", "web_secret", mode="before")
+    @field_validator(
+        "telegram_bot_token",
+        "redis_url",
+        "web_secret",
+        "webhook_url",
+        "webhook_secret",
+        mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
@@ -74,6 +100,36 @@ class Settings(BaseSettings):
                 "TELEGRAM_API_BASE_URL must be an http(s) URL, e.g. https://api.telegram.org"
             )
         return value.rstrip("/")
+
+    @field_validator("bot_mode", mode="before")
+    @classmethod
+    def _bot_mode(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("polling", "webhook"):
+            return value.strip().lower()
+        raise ValueError("BOT_MODE must be polling or webhook")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            raise ValueError(
+                "WEBHOOK_URL must be the public http(s) URL Telegram posts updates to, "
+                "e.g. https://bot.example.org/telegram/webhook (no query string)"
+            )
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", value):
+            raise ValueError(
+                "WEBHOOK_SECRET must be 16 to 256 characters of A-Z, a-z, 0-9, _ and -, "
+                "e.g. the output of: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -131,6 +187,26 @@ class Settings(BaseSettings):
     @property
     def web_url(self) -> str:
         return f"http://{self.web_host}:{self.web_port}"
+
+    @property
+    def webhook_path(self) -> str:
+        """The path of WEBHOOK_URL: where a bot worker serves the webhook."""
+        return urlsplit(self.webhook_url or "").path or "/"
+
+    def webhook_problem(self) -> str | None:
+        """Why the bot cannot run in webhook mode with these settings, or None."""
+        missing = [
+            name
+            for name, value in (
+                ("TELEGRAM_BOT_TOKEN", self.telegram_bot_token),
+                ("WEBHOOK_URL", self.webhook_url),
+                ("WEBHOOK_SECRET", self.webhook_secret),
+            )
+            if not value
+        ]
+        if missing:
+            return f"Webhook mode needs {', '.join(missing)} (see docs/deployment.md)."
+        return None
 
     @property
     def photos_dir(self) -> Path:

@@ -45,9 +45,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
-__all__ = ["BotMessage", "FakeTelegram", "FakeUser", "UploadedFile"]
+__all__ = ["BotMessage", "FakeTelegram", "FakeUser", "UploadedFile", "WebhookDelivery"]
+
+WEBHOOK_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 JSONDict = dict[str, Any]
 
@@ -157,6 +160,15 @@ class UploadedFile:
     filename: str | None
     content: bytes
     content_type: str | None
+
+
+@dataclass
+class WebhookDelivery:
+    """One attempt to POST an update to the webhook (status 0: no HTTP answer)."""
+
+    update_id: int
+    url: str
+    status: int
 
 
 @dataclass
@@ -696,6 +708,17 @@ class FakeTelegram:
         self._closing = False
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+        # Webhook delivery (opt-in): with a webhook set, pending updates are POSTed to its
+        # url (or round-robin to ``webhook_targets``) with the secret token header, like
+        # Telegram: one update at a time per chat, chats in parallel up to the webhook's
+        # max_connections; an update stays pending until a 2xx answer, else it is retried.
+        self.deliver_webhooks = False
+        self.webhook_targets: list[str] | None = None
+        self.webhook_retry_s = 0.2
+        self.webhook_deliveries: list[WebhookDelivery] = []
+        self._delivery_task: asyncio.Task[None] | None = None
+        self._delivery_wake = asyncio.Event()
+        self._target_turn = itertools.count()
         self._methods: dict[str, Callable[[JSONDict], Awaitable[Any]]] = {
             name.lower(): fn
             for name, fn in {
@@ -740,6 +763,10 @@ class FakeTelegram:
         """Stop the server (stop the PTB application first)."""
         self._closing = True
         self._wake_poller("closing")
+        if self._delivery_task is not None:
+            self._delivery_task.cancel()
+            await asyncio.gather(self._delivery_task, return_exceptions=True)
+            self._delivery_task = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -858,6 +885,7 @@ class FakeTelegram:
     def _push_update(self, content: JSONDict) -> None:
         self._updates.append({"update_id": next(self._update_ids), **content})
         self._wake_poller("update")
+        self._delivery_wake.set()
         self._notify()
 
     def _new_message(self, user: FakeUser, sender: JSONDict) -> JSONDict:
@@ -1138,6 +1166,85 @@ class FakeTelegram:
                     )
         return self._json(_ApiError(404, "Not Found").envelope(), 404)
 
+    # --- webhook delivery ------------------------------------------------------------------
+
+    def _start_delivery(self) -> None:
+        if not self.deliver_webhooks or self._closing:
+            return
+        if self._delivery_task is None or self._delivery_task.done():
+            self._delivery_task = asyncio.create_task(self._deliver_loop(), name="fake-webhook")
+        self._delivery_wake.set()
+
+    @staticmethod
+    def _update_chat(update: JSONDict) -> object:
+        for value in update.values():
+            if isinstance(value, dict):
+                chat = value.get("chat") or (value.get("message") or {}).get("chat")
+                if isinstance(chat, dict):
+                    return chat.get("id")
+                sender = value.get("from")
+                if isinstance(sender, dict):
+                    return ("user", sender.get("id"))
+        return ("update", update.get("update_id"))
+
+    def _webhook_target(self) -> str:
+        if self.webhook_targets:
+            return self.webhook_targets[next(self._target_turn) % len(self.webhook_targets)]
+        return str((self.webhook or {}).get("url", ""))
+
+    async def _deliver_loop(self) -> None:
+        tasks: dict[int, tuple[asyncio.Task[None], object]] = {}  # update_id -> (task, chat)
+        timeout = aiohttp.ClientTimeout(total=60)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            try:
+                while self.webhook and not self._closing:
+                    self._delivery_wake.clear()
+                    for update_id in [u for u, (task, _) in tasks.items() if task.done()]:
+                        del tasks[update_id]
+                    busy = {chat for _, chat in tasks.values()}
+                    limit = int(self.webhook.get("max_connections") or 40)
+                    for update in self._deliverable(100):
+                        update_id = int(update["update_id"])
+                        chat = self._update_chat(update)
+                        if update_id in tasks or chat in busy:
+                            busy.add(chat)  # later updates of this chat wait their turn
+                            continue
+                        if len(tasks) >= limit:
+                            break
+                        busy.add(chat)
+                        task = asyncio.create_task(
+                            self._deliver_one(session, update), name=f"deliver-{update_id}"
+                        )
+                        tasks[update_id] = (task, chat)
+                    await self._delivery_wake.wait()
+            finally:
+                for task, _ in tasks.values():
+                    task.cancel()
+                await asyncio.gather(*(t for t, _ in tasks.values()), return_exceptions=True)
+
+    async def _deliver_one(self, session: aiohttp.ClientSession, update: JSONDict) -> None:
+        update_id = int(update["update_id"])
+        try:
+            while self.webhook and not self._closing:
+                url = self._webhook_target()
+                headers = {"Content-Type": "application/json"}
+                secret = self.webhook.get("secret_token")
+                if secret:
+                    headers[WEBHOOK_SECRET_HEADER] = str(secret)
+                try:
+                    async with session.post(url, data=json.dumps(update), headers=headers) as r:
+                        status = r.status
+                except (aiohttp.ClientError, TimeoutError):
+                    status = 0
+                self.webhook_deliveries.append(WebhookDelivery(update_id, url, status))
+                if 200 <= status < 300:
+                    self._updates = [u for u in self._updates if u["update_id"] != update_id]
+                    self._notify()
+                    return
+                await asyncio.sleep(self.webhook_retry_s)
+        finally:
+            self._delivery_wake.set()
+
     # --- Bot API methods -------------------------------------------------------------------
 
     async def _true(self, params: JSONDict) -> bool:
@@ -1216,6 +1323,7 @@ class FakeTelegram:
         if params.get("drop_pending_updates"):
             self._updates.clear()
         self._wake_poller("conflict")
+        self._start_delivery()
         return True
 
     async def _delete_webhook(self, params: JSONDict) -> bool:

@@ -1,0 +1,241 @@
+"""Webhook mode: Telegram (through a load balancer) posts updates to a small ASGI server.
+
+Each bot worker serves `WEBHOOK_URL`'s path on BOT_HOST:BOT_PORT (loopback; the load
+balancer is the public face) and `GET /healthz` for the load balancer. Every request must
+carry `X-Telegram-Bot-Api-Secret-Token` equal to WEBHOOK_SECRET (compared in constant
+time); any other request gets 403 and its update is dropped unread.
+
+An update is handled before the request is answered: 200 means "handled", so a worker
+that dies mid-update makes Telegram deliver it again (to another worker). The update goes
+through the application's update processor, so one worker keeps each chat's updates in
+order (bot/ordering.py); across workers, Rasa's lock store in Redis serialises the turns
+of one conversation and its tracker store in Redis carries the conversation from replica
+to replica (docs/deployment.md).
+
+PTB's own webhook server needs tornado; this is PTB's "custom webhook" pattern instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from telegram import Update
+from telegram.error import TelegramError
+
+from bot.app import BotApplication, build_application
+from orders.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# Telegram's updates are a few kilobytes (files come by file_id); refuse anything huge.
+MAX_UPDATE_BYTES = 1024 * 1024
+
+
+@dataclass
+class WebhookStats:
+    """What this worker did, shown on /healthz (tests read it to see who handled what)."""
+
+    handled: int = 0
+    rejected: int = 0
+    invalid: int = 0
+
+
+def secret_matches(given: str | None, expected: str) -> bool:
+    """Whether the request's secret token is the configured one (constant time)."""
+    if given is None:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+async def _read_body(request: Request) -> bytes | None:
+    """The request body, or None when it is larger than MAX_UPDATE_BYTES."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_UPDATE_BYTES:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_UPDATE_BYTES:
+            return None
+    return bytes(body)
+
+
+def create_webhook_app(
+    application: BotApplication,
+    settings: Settings,
+    *,
+    stats: WebhookStats | None = None,
+    manage_lifecycle: bool = True,
+) -> Starlette:
+    """The ASGI app of one bot worker. With `manage_lifecycle`, its lifespan initialises,
+    starts, stops and shuts down the PTB application (with its notifier)."""
+    if not settings.webhook_secret:
+        raise ValueError("WEBHOOK_SECRET is required in webhook mode")
+    secret = settings.webhook_secret
+    counters = stats if stats is not None else WebhookStats()
+    worker = f"{settings.bot_host}:{settings.bot_port}"
+
+    async def receive(request: Request) -> Response:
+        if not secret_matches(request.headers.get(SECRET_HEADER), secret):
+            counters.rejected += 1
+            client = request.client.host if request.client else "?"
+            logger.warning("bot.webhook_rejected reason=secret client=%s", client)
+            return PlainTextResponse("Forbidden", status_code=403)
+        if not application.running:
+            return PlainTextResponse("Not running", status_code=503)
+        body = await _read_body(request)
+        if body is None:
+            counters.invalid += 1
+            return PlainTextResponse("Too large", status_code=413)
+        try:
+            data = json.loads(body)
+            update = Update.de_json(data, application.bot) if isinstance(data, dict) else None
+        except Exception:  # PTB raises assorted errors for malformed updates
+            update = None
+        if update is None:
+            counters.invalid += 1
+            logger.warning("bot.webhook_invalid bytes=%d", len(body))
+            return PlainTextResponse("Bad update", status_code=400)
+        # Through the update processor (per-chat order), and answered once handled.
+        await application.update_processor.process_update(
+            update, application.process_update(update)
+        )
+        counters.handled += 1
+        chat = update.effective_chat
+        logger.info(
+            "bot.update id=%s chat=%s worker=%s",
+            update.update_id,
+            chat.id if chat else "-",
+            worker,
+        )
+        return Response(status_code=200)
+
+    async def health(request: Request) -> Response:
+        running = application.running
+        notifier = getattr(application.bot_data, "notifier", None)
+        notifier_ok = notifier is None or not notifier.done()
+        healthy = running and notifier_ok
+        return JSONResponse(
+            {
+                "status": "ok" if healthy else "unavailable",
+                "worker": worker,
+                "handled": counters.handled,
+                "rejected": counters.rejected,
+                "invalid": counters.invalid,
+            },
+            status_code=200 if healthy else 503,
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            await application.initialize()
+            if application.post_init is not None:
+                await application.post_init(application)
+            await application.start()
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                if application.running:
+                    await application.stop()
+                await application.shutdown()
+                if application.post_shutdown is not None:
+                    await application.post_shutdown(application)
+
+    return Starlette(
+        routes=[
+            Route(settings.webhook_path, receive, methods=["POST"]),
+            Route("/healthz", health, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+async def register_webhook(application: BotApplication, settings: Settings) -> None:
+    """Tell Telegram where to post updates, with the secret token. Every worker does
+    this at start with the same values (idempotent); pending updates are kept."""
+    assert settings.webhook_url is not None and settings.webhook_secret is not None
+    await application.bot.set_webhook(
+        url=settings.webhook_url,
+        secret_token=settings.webhook_secret,
+        allowed_updates=Update.ALL_TYPES,
+        drop_pending_updates=False,
+        max_connections=settings.webhook_max_connections,
+    )
+    logger.info(
+        "bot.webhook_registered url=%s max_connections=%d",
+        settings.webhook_url,
+        settings.webhook_max_connections,
+    )
+
+
+class _WebhookServer(uvicorn.Server):
+    """uvicorn that registers the webhook once its socket listens (so Telegram's first
+    delivery finds it), and stops if Telegram refuses the registration."""
+
+    def __init__(self, config: uvicorn.Config, application: BotApplication, settings: Settings):
+        super().__init__(config)
+        self._application = application
+        self._settings = settings
+        self.registered = False
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if not self.started:
+            return
+        settings = self._settings
+        logger.info(
+            "bot.start mode=webhook listen=%s:%d path=%s api=%s",
+            settings.bot_host,
+            settings.bot_port,
+            settings.webhook_path,
+            settings.telegram_api_base_url,
+        )
+        try:
+            await register_webhook(self._application, settings)
+        except TelegramError as exc:
+            logger.error("bot.webhook_register_failed error=%s", exc)
+            self.should_exit = True
+            return
+        self.registered = True
+
+
+async def serve_webhook(settings: Settings) -> int:
+    """Serve the webhook until SIGINT/SIGTERM; returns the exit code."""
+    application = build_application(settings, polling=False)
+    app = create_webhook_app(application, settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.bot_host,
+        port=settings.bot_port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+        lifespan="on",
+    )
+    server = _WebhookServer(config, application, settings)
+    await server.serve()
+    return 0 if server.registered else 1
+
+
+def run_webhook(settings: Settings) -> int:
+    """Runs one bot worker in webhook mode until interrupted; returns the exit code."""
+    problem = settings.webhook_problem()
+    if problem:
+        raise ValueError(problem)
+    return asyncio.run(serve_webhook(settings))
