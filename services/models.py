@@ -182,6 +182,11 @@ class Ticket(Base):
         Index(None, "status"),
         Index(None, "urgent", "status"),
         Index(None, "category_code", "community_id", "status"),
+        # Migration 0006: the queue, charts and Open311 lists at a million tickets.
+        Index(None, "status", "created_at", "id"),
+        Index(None, "created_at", "id"),
+        Index(None, "community_id", "created_at"),
+        Index(None, "organisation_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -21,7 +21,7 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, case, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, false, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.lifecycle import TicketStatus
@@ -34,6 +34,7 @@ from services.models import (
     Ticket,
     TicketEvent,
     TicketFollower,
+    UTCDateTime,
 )
 from services.tickets import aware_utc, get_ticket
 
@@ -128,27 +129,35 @@ def _day_start(day: date, timezone: str) -> datetime:
 def overdue_condition(categories: Sequence[Category], now: datetime) -> ColumnElement[bool]:
     """SQL: the ticket is open and past its category's claim or done SLA at `now`.
 
-    One branch per category (a handful) keeps it portable (no interval arithmetic,
-    which SQLite and PostgreSQL spell differently) and lets each branch use indexes."""
-    branches = []
-    for category in categories:
-        claim_by = now - timedelta(hours=category.sla_claim_hours)
-        done_by = now - timedelta(hours=category.sla_done_hours)
-        branches.append(
-            and_(
-                Ticket.category_code == category.code,
-                or_(
-                    and_(Ticket.status == S.SUBMITTED.value, Ticket.created_at < claim_by),
-                    and_(Ticket.status == S.PUBLISHED.value, Ticket.published_at < claim_by),
-                    and_(Ticket.status == S.REOPENED.value, Ticket.updated_at < claim_by),
-                    and_(
-                        Ticket.status.in_([S.CLAIMED.value, S.IN_PROGRESS.value]),
-                        Ticket.claimed_at < done_by,
-                    ),
-                ),
-            )
-        )
-    return or_(*branches) if branches else false()
+    The deadlines are looked up per category with one CASE on the category code (the
+    cut-off times are computed here, so no interval arithmetic, which SQLite and
+    PostgreSQL spell differently): four comparisons per row instead of a branch per
+    category, which matters when the default queue sorts every open ticket by it."""
+    if not categories:
+        return false()
+    claim_by = case(
+        {
+            c.code: literal(now - timedelta(hours=c.sla_claim_hours), UTCDateTime())
+            for c in categories
+        },
+        value=Ticket.category_code,
+    )
+    done_by = case(
+        {
+            c.code: literal(now - timedelta(hours=c.sla_done_hours), UTCDateTime())
+            for c in categories
+        },
+        value=Ticket.category_code,
+    )
+    return or_(
+        and_(Ticket.status == S.SUBMITTED.value, Ticket.created_at < claim_by),
+        and_(Ticket.status == S.PUBLISHED.value, Ticket.published_at < claim_by),
+        and_(Ticket.status == S.REOPENED.value, Ticket.updated_at < claim_by),
+        and_(
+            Ticket.status.in_([S.CLAIMED.value, S.IN_PROGRESS.value]),
+            Ticket.claimed_at < done_by,
+        ),
+    )
 
 
 def attention_condition(categories: Sequence[Category], now: datetime) -> ColumnElement[bool]:
