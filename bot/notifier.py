@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot
@@ -30,10 +32,13 @@ from services.outbox import (
     mark_sent,
     mark_undeliverable,
 )
+from services.retention import DEFAULT_RETENTION_DAYS, purge_pii
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
+# How long a sent message's "sent" mark is retried (within the outbox lease of 60 s).
+MARK_SENT_PATIENCE_S = 45.0
 
 
 class Notifier:
@@ -48,6 +53,9 @@ class Notifier:
         poll_seconds: float = 2.0,
         sweep_seconds: float = 60.0,
         clock: Callable[[], datetime] = utcnow,
+        pii_retention_days: int = DEFAULT_RETENTION_DAYS,
+        photos_dir: Path | None = None,
+        purge_seconds: float = 3600.0,
     ) -> None:
         self._bot = bot
         self._sessionmaker = sessionmaker
@@ -56,6 +64,10 @@ class Notifier:
         self._sweep_every = sweep_seconds
         self._clock = clock
         self._last_sweep: datetime | None = None
+        self._retention_days = pii_retention_days
+        self._photos_dir = photos_dir
+        self._purge_every = timedelta(seconds=max(purge_seconds, sweep_seconds))
+        self._last_purge: datetime | None = None
 
     async def run(self) -> None:
         """Forever: send what is due, sweep when it is time, wait for a wake-up or the poll."""
@@ -84,6 +96,16 @@ class Notifier:
                 len(result.escalated),
                 len(result.auto_closed),
             )
+        if self._last_purge is None or now - self._last_purge >= self._purge_every:
+            # Residents' phone and address on tickets that ended long ago (DESIGN: 180 days).
+            self._last_purge = now
+            async with self._sessionmaker() as session, session.begin():
+                await purge_pii(
+                    session,
+                    now=now,
+                    retention_days=self._retention_days,
+                    photos_dir=self._photos_dir,
+                )
 
     async def drain(self) -> int:
         """Send every due message; returns how many were delivered."""
@@ -120,10 +142,29 @@ class Notifier:
         except ValueError as exc:  # a chat id that is not a number: never deliverable
             await self._give_up(message, str(exc), blocked=False)
             return 0
-        async with self._sessionmaker() as session, session.begin():
-            await mark_sent(session, message.id, sent_message_id=sent_id, now=self._clock())
+        await self._mark_sent(message, sent_id)
         logger.info("outbox.sent id=%s key=%s", message.id, message.message_key)
         return 1
+
+    async def _mark_sent(self, message: OutboxMessage, sent_id: str | None) -> None:
+        """Record a delivered message, holding on while the database is away (a restart):
+        the lease keeps others from sending it meanwhile, and giving up would send it
+        twice once the lease ends."""
+        deadline = time.monotonic() + MARK_SENT_PATIENCE_S
+        delay = 0.2
+        while True:
+            try:
+                async with self._sessionmaker() as session, session.begin():
+                    await mark_sent(session, message.id, sent_message_id=sent_id, now=self._clock())
+                return
+            except Exception as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                logger.warning(
+                    "outbox.mark_sent_retry id=%s error=%s", message.id, type(exc).__name__
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _retry(self, message: OutboxMessage, error: str, delay: timedelta) -> None:
         logger.warning("outbox.retry id=%s in=%s error=%s", message.id, delay, error)

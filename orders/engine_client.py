@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 
 WEBHOOK = "/webhooks/orders/webhook"
+# The marker the engine's channel (nlu/channels.py) answers when handling a message failed.
+ENGINE_ERROR = "orders_engine_error"
 
 
 class EngineUnavailable(Exception):
@@ -40,7 +42,14 @@ class EngineClient:
             replies = response.json()
         except (httpx.HTTPError, ValueError) as exc:
             raise EngineUnavailable(str(exc)) from exc
-        return [reply for reply in replies if isinstance(reply, dict)]
+        replies = [reply for reply in replies if isinstance(reply, dict)]
+        if any(
+            isinstance(reply.get("custom"), dict) and reply["custom"].get(ENGINE_ERROR)
+            for reply in replies
+        ):
+            # The engine took the message but could not handle it (e.g. Redis is down).
+            raise EngineUnavailable("the engine failed to handle the message")
+        return replies
 
     async def parse(self, text: str) -> dict[str, Any]:
         """The NLU result for one text (intent, ranking, entities)."""

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orders.engine_client import EngineClient, EngineUnavailable, payload
 from orders.i18n import LANGUAGES, resolve_language, status_name, t
+from orders.ratelimit import Decision, RateLimiter
 from orders.render import ticket_lines
 from orders.settings import Settings
 from orders.wakeup import Waker
@@ -116,11 +117,16 @@ class FrontDesk:
         sessionmaker: async_sessionmaker[AsyncSession],
         settings: Settings,
         waker: Waker | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._engine = engine
         self._sessionmaker = sessionmaker
         self._settings = settings
         self._waker = waker
+        # Shared across bot workers through the Waker's Redis when REDIS_URL is set.
+        self._limiter = limiter or RateLimiter.shared(
+            settings.rate_limit_per_minute, waker.redis if waker is not None else None
+        )
 
     async def _resident(self, sender: Sender, text: str | None) -> tuple[Resident, str]:
         """The resident and the language to answer them in (remembered when it changes)."""
@@ -247,6 +253,13 @@ class FrontDesk:
         return resident, language
 
     async def _to_engine(self, sender: Sender, text: str, language: str) -> list[Reply]:
+        decision = await self._limiter.check(sender.conversation_id)
+        if decision is not Decision.ALLOW:
+            # A flood from one resident never reaches the engine; they are told once.
+            logger.info("ratelimit.refused channel=%s told=%s", sender.channel, decision.name)
+            if decision is Decision.WARN:
+                return [Reply(t("abuse_slow_down", language))]
+            return []
         metadata = {
             "language": language,
             "channel": sender.channel,

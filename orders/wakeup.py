@@ -32,6 +32,12 @@ class Waker:
             # BLPOP blocks longer than a normal command may: no read timeout here.
             self._blocking = Redis.from_url(redis_url, socket_connect_timeout=2)
 
+    @property
+    def redis(self) -> Redis | None:
+        """The Redis client (short timeouts) when REDIS_URL is set, for other small uses
+        such as the rate limit; closed with the Waker."""
+        return self._redis
+
     async def wake(self) -> None:
         """Tell every notifier to look at the outbox now."""
         self._local.set()

@@ -70,18 +70,19 @@ def _on_sqlite_begin(connection: Connection) -> None:
 
 def make_engine(url: str, *, for_migrations: bool = False) -> AsyncEngine:
     """Create an async engine; SQLite gets WAL, a busy timeout and foreign keys
-    (enforced, except on the engine that runs migrations)."""
+    (enforced, except on the engine that runs migrations). Errors never carry the
+    statement's parameters (a resident's phone or address would end up in the logs)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         path = _sqlite_file(parsed)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url)
+        engine = create_async_engine(url, hide_parameters=True)
         on_connect = _on_sqlite_connect_for_migrations if for_migrations else _on_sqlite_connect
         event.listen(engine.sync_engine, "connect", on_connect)
         event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

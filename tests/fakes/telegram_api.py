@@ -703,6 +703,7 @@ class FakeTelegram:
         self._updates: list[JSONDict] = []
         self._update_ids = itertools.count(100_000_001)
         self._failures: dict[str, list[_Failure]] = {}
+        self._delays: dict[str, list[float]] = {}
         self._poller: asyncio.Future[str] | None = None
         self._changed = asyncio.Event()
         self._closing = False
@@ -830,6 +831,12 @@ class FakeTelegram:
         self._failures.setdefault(method.lower(), []).append(
             _Failure(status, description, retry_after, times)
         )
+
+    def delay_next(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """Hold the next ``times`` calls of ``method`` for ``seconds`` before answering
+        (a slow or hanging Telegram). A client that gives up (timeout) or dies meanwhile
+        disconnects, and the call is then dropped unprocessed, as if it never arrived."""
+        self._delays.setdefault(method.lower(), []).extend([seconds] * times)
 
     def calls_of(self, method: str) -> list[dict[str, Any]]:
         """Parameters of every call of ``method`` (case-insensitive), in order."""
@@ -1132,6 +1139,9 @@ class FakeTelegram:
         failure = self._take_failure(method)
         if failure is not None:
             return self._error(method, failure)
+        delays = self._delays.get(method.lower())
+        if delays:
+            await asyncio.sleep(delays.pop(0))  # cancelled if the client disconnects
         try:
             result = await handler(params)
         except _ApiError as exc:

@@ -1,0 +1,132 @@
+"""Property tests of the Open311 parameter parsing and of what it shows of a
+request: bad input is a 400 with a sentence, never a crash; good input reads back
+as given; contact details never survive scrubbing."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.lifecycle import TicketStatus
+from services.open311 import (
+    coarse_address,
+    coarse_coordinate,
+    open311_status,
+    scrub_text,
+    split_media,
+    statuses_for,
+)
+from web.open311 import Open311Error, _coordinate, _parse_datetime, _split, _text
+
+BOUNDED = settings(max_examples=200, deadline=None)
+OFFSETS = [UTC, timezone(timedelta(hours=8)), timezone(-timedelta(hours=5, minutes=30))]
+MOBILE = st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True)
+
+
+@BOUNDED
+@given(st.one_of(st.none(), st.text(max_size=60)))
+def test_datetime_parameter_is_an_aware_datetime_or_a_400(value: str | None) -> None:
+    try:
+        parsed = _parse_datetime(value, "start_date")
+    except Open311Error as exc:
+        assert exc.status_code == 400 and "start_date" in exc.description
+        return
+    assert parsed is None or parsed.tzinfo is not None
+
+
+@BOUNDED
+@given(st.datetimes(timezones=st.sampled_from(OFFSETS)))
+def test_datetime_parameter_round_trips(when: datetime) -> None:
+    assert _parse_datetime(when.isoformat(), "end_date") == when
+    naive = when.replace(tzinfo=None)
+    assert _parse_datetime(naive.isoformat(), "end_date") == naive.replace(tzinfo=UTC)
+
+
+@BOUNDED
+@given(st.one_of(st.none(), st.text(max_size=50)))
+def test_coordinate_parameter_is_a_bounded_number_or_a_400(value: str | None) -> None:
+    try:
+        number = _coordinate(value, "lat", 90)
+    except Open311Error as exc:
+        assert exc.status_code == 400 and "lat" in exc.description
+        return
+    assert number is None or (math.isfinite(number) and abs(number) <= 90)
+
+
+@BOUNDED
+@given(st.floats(min_value=-180, max_value=180, allow_nan=False))
+def test_coordinate_parameter_reads_any_longitude(value: float) -> None:
+    assert _coordinate(repr(value), "long", 180) == value
+
+
+@BOUNDED
+@given(st.one_of(st.none(), st.text(max_size=80)), st.integers(min_value=1, max_value=60))
+def test_text_parameter(value: str | None, limit: int) -> None:
+    try:
+        text = _text(value, "description", limit)
+    except Open311Error as exc:
+        assert exc.status_code == 400
+        assert value is not None and ("\x00" in value or len(value.strip()) > limit)
+        return
+    assert text is None or (text == text.strip() and 0 < len(text) <= limit)
+
+
+@BOUNDED
+@given(st.one_of(st.none(), st.text(max_size=80)))
+def test_list_parameter(value: str | None) -> None:
+    parts = _split(value)
+    assert all(part and part == part.strip() and "," not in part for part in parts)
+
+
+@BOUNDED
+@given(st.lists(st.sampled_from(["open", "closed", "other", ""]), max_size=4))
+def test_status_filter_agrees_with_the_status_shown(wanted: list[str]) -> None:
+    ours = statuses_for(wanted)
+    for status in TicketStatus:
+        assert (status.value in ours) == (open311_status(status.value) in wanted)
+
+
+@BOUNDED
+@given(st.text(max_size=30), MOBILE, st.text(max_size=30))
+def test_phone_numbers_never_survive_scrubbing(before: str, mobile: str, after: str) -> None:
+    assert mobile not in scrub_text(f"{before} {mobile} {after}")
+    shown = coarse_address(f"{before} {mobile} {after}", "幸福里社区")
+    assert shown is None or (mobile not in shown and len(shown) <= 200)
+
+
+@BOUNDED
+@given(st.text(max_size=200), st.one_of(st.none(), st.text(max_size=20)))
+def test_coarse_address_never_crashes(address: str, community: str | None) -> None:
+    shown = coarse_address(address, community)
+    assert shown is None or 0 < len(shown) <= 200
+
+
+@BOUNDED
+@given(st.one_of(st.none(), st.floats()))
+def test_coarse_coordinate(value: float | None) -> None:
+    shown = coarse_coordinate(value)
+    if value is None or not math.isfinite(value):
+        assert shown is None
+    else:
+        assert shown is not None and abs(shown - value) <= 0.001
+
+
+@BOUNDED
+@given(
+    st.text(max_size=100).filter(lambda s: "[media_url]" not in s),
+    st.none() | st.from_regex(r"https://[a-z]{1,10}\.example/[a-z0-9]{0,10}", fullmatch=True),
+)
+def test_media_url_round_trips(description: str, media: str | None) -> None:
+    stored = description if media is None else f"{description}\n[media_url] {media}"
+    text, found = split_media(stored)
+    assert found == media
+    assert text == description.strip() or (media is None and text == stored.strip())
+
+
+def test_pytest_sees_open311_error_as_an_exception() -> None:
+    with pytest.raises(Open311Error):
+        _coordinate("north", "lat", 90)
