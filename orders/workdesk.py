@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from orders.frontdesk import Button, Reply, Sender
 from orders.i18n import resolve_language, status_name, t
 from orders.wakeup import Waker
-from services import workflow
+from services import matching, notify, workflow
 from services.errors import (
     AlreadyTaken,
     BadCredentials,
@@ -102,7 +102,7 @@ class WorkDesk:
                     choice=None, text=None, previous=None, client_code=sender.client_language
                 )
                 return [Reply(t("staff_only", language))]
-            table = await workflow.organisation_table(session)
+            table = await matching.organisation_table(session)
         language = party.staff.language
         if not table:
             return [Reply(t("standings_none", language))]
@@ -213,7 +213,7 @@ class WorkDesk:
                 replies=[
                     Reply(
                         t("ack_started", language, number=number),
-                        rows=_rows(workflow.working_buttons(number), language),
+                        rows=_rows(notify.working_buttons(number), language),
                     )
                 ]
             )

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.lifecycle import TicketStatus
 from services.models import Resident, Ticket
+from services.notify import card_params, notify_staff
 from services.outbox import Button
 from services.tickets import (
     aware_utc,
@@ -17,7 +18,6 @@ from services.tickets import (
     resident_actor,
     ticket_by_key,
 )
-from services.workflow import card_params, notify_staff
 
 
 class AlertKind(StrEnum):

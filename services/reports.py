@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Date, cast, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.matching import Standing, organisation_table
 from services.models import Category, Organisation, Ticket
 from services.settlement import period_bounds
-from services.workflow import Standing, organisation_table
 
 LEAGUE_SIZE = 5
 

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_RETENTION_DAYS = 180
 BATCH = 500
-# Outbox parameters that carry the resident's contact (see workflow.card_params).
+# Outbox parameters that carry the resident's contact (see notify.card_params).
 CONTACT_PARAMS = ("phone", "address", "location")
 ERASED = "-"
 

@@ -9,7 +9,6 @@ delivered twice, returns the ticket as it is instead of acting again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,9 +20,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 from services.communities import building_of, find_community
 from services.errors import AlreadyTaken, IllegalTransition, NotEligible, NotYourTicket
 from services.lifecycle import TicketStatus
+from services.matching import candidates, eligible
 from services.models import (
     Category,
-    Community,
     Organisation,
     Resident,
     Staff,
@@ -31,11 +30,19 @@ from services.models import (
     TicketEvent,
     TicketFollower,
     TicketOffer,
-    organisation_categories,
-    organisation_communities,
 )
-from services.outbox import Button, Recipient, enqueue
-from services.parties import organisation_chats, staff_chats, staff_sees
+from services.notify import (
+    card_params,
+    claimed_buttons,
+    notify_organisation,
+    notify_residents,
+    notify_staff,
+    offer_buttons,
+    rating_buttons,
+    review_buttons,
+)
+from services.outbox import Button
+from services.parties import staff_sees
 from services.tickets import (
     SYSTEM_ACTOR,
     aware_utc,
@@ -48,12 +55,7 @@ from services.tickets import (
 S = TicketStatus
 OPEN = (S.SUBMITTED, S.PUBLISHED, S.CLAIMED, S.IN_PROGRESS, S.REOPENED)
 HELD = (S.CLAIMED, S.IN_PROGRESS)
-# A new organisation, never rated, is ranked as if rated this: good enough to get work.
-NEUTRAL_RATING = 4.0
 DUPLICATE_WINDOW = timedelta(days=3)
-# Resident channels that have a sender for outbox messages (Telegram's notifier, the
-# terminal chat, the web chat); others (open311) read the status themselves.
-NOTIFIED_CHANNELS = frozenset({"telegram", "cli", "web"})
 AUTO_CLOSE_AFTER = timedelta(days=7)
 
 
@@ -65,310 +67,7 @@ def staff_actor(staff: Staff) -> str:
     return f"staff:{staff.id}"
 
 
-def localised(zh: str, en: str) -> dict[str, str]:
-    """A parameter the renderer shows in the reader's language."""
-    return {"zh": zh, "en": en}
-
-
-# --- notification helpers -----------------------------------------------------------------
-
-
-async def _category_param(session: AsyncSession, ticket: Ticket) -> dict[str, str] | str:
-    if ticket.category_code is None:
-        return "label_needs_person"
-    category = await session.get(Category, ticket.category_code)
-    assert category is not None
-    return localised(category.name_zh, category.name_en)
-
-
-async def _community_param(session: AsyncSession, ticket: Ticket) -> dict[str, str] | str:
-    community = await session.get(Community, ticket.community_id) if ticket.community_id else None
-    if community is None:
-        return "label_no_community"
-    return localised(community.name_zh, community.name_en)
-
-
-async def card_params(session: AsyncSession, ticket: Ticket, *, contact: bool) -> dict[str, Any]:
-    """What an organisation's or staff member's card shows; the resident's phone and
-    exact address only with `contact` (after the organisation has claimed)."""
-    params: dict[str, Any] = {
-        "number": ticket.number,
-        "category": await _category_param(session, ticket),
-        "community": await _community_param(session, ticket),
-        "description": ticket.description,
-        "time": ticket.preferred_time_text or "-",
-        "beneficiary": f"label_for_{ticket.beneficiary or 'self'}",
-    }
-    if contact:
-        location = (
-            f"{ticket.latitude:.5f},{ticket.longitude:.5f}"
-            if ticket.latitude is not None and ticket.longitude is not None
-            else "-"
-        )
-        params |= {
-            "address": ticket.address or "-",
-            "location": location,
-            "phone": ticket.phone or "-",
-        }
-    return params
-
-
-def _resident_language(resident: Resident, ticket: Ticket) -> str:
-    return resident.language_choice or resident.language or ticket.language
-
-
-async def notify_residents(
-    session: AsyncSession,
-    ticket: Ticket,
-    key: str,
-    *,
-    params: dict[str, Any] | None = None,
-    buttons: Sequence[Sequence[Button]] = (),
-    reply_kind: str | None = None,
-    followers: bool = True,
-    now: datetime | None = None,
-) -> None:
-    """Tell the ticket's resident (and the neighbours who joined it)."""
-    residents = [await session.get(Resident, ticket.resident_id)]
-    if followers:
-        residents += list(
-            await session.scalars(
-                select(Resident)
-                .join(TicketFollower, TicketFollower.resident_id == Resident.id)
-                .where(TicketFollower.ticket_id == ticket.id)
-                .order_by(Resident.id)
-            )
-        )
-    for index, resident in enumerate(residents):
-        assert resident is not None
-        if resident.channel not in NOTIFIED_CHANNELS:
-            continue  # e.g. Open311 clients poll for status; nothing would send it
-        enqueue(
-            session,
-            Recipient(resident.channel, resident.external_id, _resident_language(resident, ticket)),
-            key,
-            params={"number": ticket.number, **(params or {})},
-            # Only the ticket's own resident rates or reopens it.
-            buttons=buttons if index == 0 else (),
-            ticket=ticket,
-            reply_kind=reply_kind if index == 0 else None,
-            now=now,
-        )
-
-
-async def notify_organisation(
-    session: AsyncSession,
-    organisation: Organisation,
-    ticket: Ticket,
-    key: str,
-    *,
-    params: dict[str, Any] | None = None,
-    buttons: Sequence[Sequence[Button]] = (),
-    now: datetime | None = None,
-) -> None:
-    """Tell every chat linked to the organisation."""
-    for link in await organisation_chats(session, organisation.id):
-        enqueue(
-            session,
-            Recipient(link.channel, link.chat_id, organisation.language),
-            key,
-            params={"number": ticket.number, **(params or {})},
-            buttons=buttons,
-            ticket=ticket,
-            now=now,
-        )
-
-
-async def notify_staff(
-    session: AsyncSession,
-    ticket: Ticket,
-    key: str,
-    *,
-    params: dict[str, Any] | None = None,
-    buttons: Sequence[Sequence[Button]] = (),
-    now: datetime | None = None,
-) -> int:
-    """Tell the staff responsible for the ticket's community; returns how many chats."""
-    chats = await staff_chats(session, ticket.community_id)
-    for staff, link in chats:
-        enqueue(
-            session,
-            Recipient(link.channel, link.chat_id, staff.language),
-            key,
-            params={"number": ticket.number, **(params or {})},
-            buttons=buttons,
-            ticket=ticket,
-            now=now,
-        )
-    return len(chats)
-
-
-def offer_buttons(number: str) -> list[list[Button]]:
-    return [[Button("btn_claim", f"o:claim:{number}")]]
-
-
-def claimed_buttons(number: str) -> list[list[Button]]:
-    return [
-        [Button("btn_start", f"o:start:{number}")],
-        [Button("btn_release", f"o:rel:{number}")],
-    ]
-
-
-def working_buttons(number: str) -> list[list[Button]]:
-    return [
-        [Button("btn_done", f"o:done:{number}")],
-        [Button("btn_release", f"o:rel:{number}")],
-    ]
-
-
-def rating_buttons(number: str) -> list[list[Button]]:
-    return [
-        [
-            Button("btn_stars", f"r:rate:{number}:{stars}", {"stars": stars})
-            for stars in range(1, 6)
-        ],
-        [Button("btn_not_fixed", f"r:nf:{number}")],
-    ]
-
-
-def review_buttons(number: str) -> list[list[Button]]:
-    return [
-        [Button("btn_approve", f"s:ok:{number}"), Button("btn_reject", f"s:rej:{number}")],
-        [Button("btn_assign", f"s:asg:{number}")],
-    ]
-
-
-# --- matching -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Standing:
-    """How an organisation has served: shown to staff, used in matching."""
-
-    organisation_id: int
-    average_rating: float | None
-    ratings: int
-    completed: int
-    on_time_rate: float | None
-    releases: int
-    open_load: int
-
-
-async def standings(session: AsyncSession, organisation_ids: Sequence[int]) -> dict[int, Standing]:
-    """Standing of each organisation: average rating, on-time rate, releases, open load."""
-    ids = list(organisation_ids)
-    if not ids:
-        return {}
-    rated = {
-        row.organisation_id: (row.avg, row.n)
-        for row in await session.execute(
-            select(
-                Ticket.organisation_id,
-                func.avg(Ticket.rating).label("avg"),
-                func.count(Ticket.rating).label("n"),
-            )
-            .where(Ticket.organisation_id.in_(ids), Ticket.rating.is_not(None))
-            .group_by(Ticket.organisation_id)
-        )
-    }
-    completed = {
-        row.organisation_id: (row.n, row.late)
-        for row in await session.execute(
-            select(
-                Ticket.organisation_id,
-                func.count().label("n"),
-                func.count().filter(Ticket.done_late.is_(True)).label("late"),
-            )
-            .where(Ticket.organisation_id.in_(ids), Ticket.done_at.is_not(None))
-            .group_by(Ticket.organisation_id)
-        )
-    }
-    load = {
-        row.organisation_id: row.n
-        for row in await session.execute(
-            select(Ticket.organisation_id, func.count().label("n"))
-            .where(
-                Ticket.organisation_id.in_(ids),
-                Ticket.status.in_([S.CLAIMED, S.IN_PROGRESS, S.REOPENED]),
-            )
-            .group_by(Ticket.organisation_id)
-        )
-    }
-    actors = {f"org:{i}": i for i in ids}
-    releases = {
-        actors[row.actor]: row.n
-        for row in await session.execute(
-            select(TicketEvent.actor, func.count().label("n"))
-            .where(
-                TicketEvent.actor.in_(list(actors)),
-                TicketEvent.to_status == S.PUBLISHED.value,
-                TicketEvent.action == "transition",
-            )
-            .group_by(TicketEvent.actor)
-        )
-    }
-    result = {}
-    for i in ids:
-        avg, n_rated = rated.get(i, (None, 0))
-        n_done, n_late = completed.get(i, (0, 0))
-        result[i] = Standing(
-            organisation_id=i,
-            average_rating=float(avg) if avg is not None else None,
-            ratings=int(n_rated),
-            completed=int(n_done),
-            on_time_rate=(n_done - n_late) / n_done if n_done else None,
-            releases=int(releases.get(i, 0)),
-            open_load=int(load.get(i, 0)),
-        )
-    return result
-
-
-async def candidates(
-    session: AsyncSession, ticket: Ticket, *, exclude: Sequence[int] = ()
-) -> list[Organisation]:
-    """Active organisations serving the ticket's category and community, best first
-    (average rating, then on-time rate, then the lightest open load)."""
-    if ticket.category_code is None:
-        return []
-    query = (
-        select(Organisation)
-        .join(organisation_categories)
-        .where(
-            Organisation.active.is_(True),
-            organisation_categories.c.category_code == ticket.category_code,
-        )
-    )
-    if ticket.community_id is None:
-        # No community known: only organisations serving everywhere; staff place the rest.
-        query = query.where(Organisation.all_communities.is_(True))
-    else:
-        served = select(organisation_communities.c.organisation_id).where(
-            organisation_communities.c.community_id == ticket.community_id
-        )
-        query = query.where(Organisation.all_communities.is_(True) | Organisation.id.in_(served))
-    if exclude:
-        query = query.where(Organisation.id.not_in(list(exclude)))
-    found = list(await session.scalars(query.order_by(Organisation.id)))
-    standing = await standings(session, [o.id for o in found])
-
-    def rank(organisation: Organisation) -> tuple[float, float, int, int]:
-        s = standing[organisation.id]
-        rating = s.average_rating if s.average_rating is not None else NEUTRAL_RATING
-        on_time = s.on_time_rate if s.on_time_rate is not None else 1.0
-        return (-rating, -on_time, s.open_load, organisation.id)
-
-    return sorted(found, key=rank)
-
-
-def eligible(organisation: Organisation, ticket: Ticket) -> bool:
-    """True when the organisation is active and serves the ticket's category and community."""
-    if not organisation.active or ticket.category_code is None:
-        return False
-    if ticket.category_code not in {c.code for c in organisation.categories}:
-        return False
-    if organisation.all_communities:
-        return True
-    return ticket.community_id in {c.id for c in organisation.communities}
+# --- offering -----------------------------------------------------------------------------
 
 
 async def _releasers(session: AsyncSession, ticket: Ticket) -> list[int]:
@@ -1239,16 +938,3 @@ async def assignable(session: AsyncSession, ticket: Ticket) -> list[Organisation
         select(Organisation).where(Organisation.active.is_(True)).order_by(Organisation.name)
     )
     return list(rows)
-
-
-async def organisation_table(session: AsyncSession) -> list[tuple[Organisation, Standing]]:
-    """Every organisation with its standing, best rated first (for staff)."""
-    organisations = list(await session.scalars(select(Organisation).order_by(Organisation.id)))
-    standing = await standings(session, [o.id for o in organisations])
-
-    def rank(organisation: Organisation) -> tuple[bool, float, str]:
-        s = standing[organisation.id]
-        rating = s.average_rating if s.average_rating is not None else NEUTRAL_RATING
-        return (not organisation.active, -rating, organisation.name)
-
-    return [(o, standing[o.id]) for o in sorted(organisations, key=rank)]

@@ -19,7 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services import workflow
+from services import matching, workflow
 from services.errors import BadCredentials, NotEligible, NotFound, NotYourTicket, TicketNotFound
 from services.lifecycle import TicketStatus
 from services.models import Organisation, Staff, Ticket
@@ -277,7 +277,7 @@ async def read(number: TicketNumber, state: State, credentials: Credentials) -> 
                 raise NotYourTicket(number)
             contact = True
         else:
-            if ticket.organisation_id != party.id and not workflow.eligible(party, ticket):
+            if ticket.organisation_id != party.id and not matching.eligible(party, ticket):
                 raise NotEligible(number, party.name)
             contact = holds(party, ticket)
         body = await ticket_json(session, ticket, contact=contact)

@@ -26,7 +26,7 @@ from orders.i18n import status_name, t
 from orders.notices import localise
 from orders.render import local_time
 from orders.workdesk import RELEASE_REASONS
-from services import workflow
+from services import matching, notify, workflow
 from services.errors import (
     AlreadyTaken,
     BadCredentials,
@@ -205,7 +205,7 @@ async def claimable(session: AsyncSession, organisation: Organisation) -> list[T
         for ticket in await session.scalars(
             query.order_by(Ticket.published_at, Ticket.id).limit(LIST_LIMIT)
         )
-        if workflow.eligible(organisation, ticket)
+        if matching.eligible(organisation, ticket)
     ]
     released = await _released_by(session, organisation, [ticket.id for ticket in found])
     return [ticket for ticket in found if ticket.id not in released]
@@ -240,7 +240,7 @@ async def _card(
     session: AsyncSession, ticket: Ticket, language: str, timezone: str, *, contact: bool
 ) -> dict[str, Any]:
     """A ticket as the page shows it: the fields of the Telegram card, in words."""
-    params = await workflow.card_params(session, ticket, contact=contact)
+    params = await notify.card_params(session, ticket, contact=contact)
     shown = {name: localise(name, value, language, params) for name, value in params.items()}
     return {
         **shown,
@@ -274,7 +274,7 @@ async def _home_context(
             await _card(session, ticket, language, timezone, contact=False)
             for ticket in await finished(session, fresh)
         ]
-        standing = (await workflow.standings(session, [fresh.id]))[fresh.id]
+        standing = (await matching.standings(session, [fresh.id]))[fresh.id]
     return {
         "organisation": fresh,
         "open_tickets": open_tickets,

@@ -17,10 +17,11 @@ from services.errors import (
     TicketNotFound,
 )
 from services.lifecycle import TicketStatus
+from services.matching import NEUTRAL_RATING
 from services.models import OutboxMessage, Resident, Ticket
 from services.parties import new_org_link_code, redeem_link_code, set_organisation_active
 from services.tickets import get_or_create_resident, get_ticket, set_resident_language
-from services.workflow import NEUTRAL_RATING, file_ticket
+from services.workflow import file_ticket
 from tests.services.helpers import (
     HEPING,
     NOW,

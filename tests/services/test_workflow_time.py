@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services import workflow
+from services import matching, workflow
 from services.alerts import AlertKind, record_alert
 from services.lifecycle import TicketStatus
 from services.models import Resident, Ticket
@@ -193,7 +193,7 @@ async def test_standings(session: AsyncSession) -> None:
     reopened = await _finish(session, org, owner, stars=None)
     await workflow.not_fixed(session, number=reopened.number, resident=owner)
 
-    result = await workflow.standings(session, [org.id, fresh.id])
+    result = await matching.standings(session, [org.id, fresh.id])
     mine = result[org.id]
     assert mine.organisation_id == org.id
     assert mine.average_rating == pytest.approx(3.5)
@@ -205,7 +205,7 @@ async def test_standings(session: AsyncSession) -> None:
     blank = result[fresh.id]
     assert (blank.average_rating, blank.ratings, blank.completed) == (None, 0, 0)
     assert (blank.on_time_rate, blank.releases, blank.open_load) == (None, 0, 0)
-    assert await workflow.standings(session, []) == {}
+    assert await matching.standings(session, []) == {}
 
 
 async def test_candidates_prefer_on_time_at_equal_rating(session: AsyncSession) -> None:
@@ -215,9 +215,9 @@ async def test_candidates_prefer_on_time_at_equal_rating(session: AsyncSession) 
     await _finish(session, tardy, owner, stars=4, late=True)
     await _finish(session, punctual, owner, stars=4)
     ticket = await file(session, owner)
-    found = await workflow.candidates(session, ticket)
+    found = await matching.candidates(session, ticket)
     assert [o.id for o in found] == [punctual.id, tardy.id]
-    assert [o.id for o in await workflow.candidates(session, ticket, exclude=[punctual.id])] == [
+    assert [o.id for o in await matching.candidates(session, ticket, exclude=[punctual.id])] == [
         tardy.id
     ]
 

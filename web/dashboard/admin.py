@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import FormData
 
-from services import workflow
+from services import matching
 from services.errors import NotFound, UnknownCategory
 from services.management import (
     CategorySettings,
@@ -68,7 +68,7 @@ async def _choices(request: Request) -> dict[str, Any]:
 async def organisations_page(request: Request, admin: Admin, error: str | None = None) -> Response:
     """Every organisation with its standing, and the form to add one."""
     async with transaction(request) as session:
-        table = await workflow.organisation_table(session)
+        table = await matching.organisation_table(session)
     return render(
         request,
         "dashboard/organisations.html",
