@@ -18,24 +18,13 @@ import psutil  # type: ignore[import-untyped]
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from services.db import can_connect
 from tests.servers import port_open
 
 LOCAL_PG = "postgresql+asyncpg://{user}@127.0.0.1:5432/postgres"
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------
-
-
-async def _can_connect(url: str) -> bool:
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return True
-    except Exception:
-        return False
-    finally:
-        await engine.dispose()
 
 
 @contextmanager
@@ -49,7 +38,7 @@ def postgres_admin_url(workdir: Path) -> Iterator[str]:
     if port_open("127.0.0.1", 5432):
         for user in ("postgres", "root"):
             url = LOCAL_PG.format(user=user)
-            if asyncio.run(_can_connect(url)):
+            if asyncio.run(can_connect(url)):
                 yield url
                 return
     with warnings.catch_warnings():

@@ -41,6 +41,7 @@ from orders import PROJECT_ROOT
 from orders.engine import engine_env, ensure_model
 from orders.settings import Settings, SettingsError, load_settings
 from services import prepare_database
+from services.db import can_connect
 from web.chat_identity import web_secret as shared_web_secret
 
 DEPLOY = Path(__file__).resolve().parent
@@ -101,18 +102,6 @@ async def _ensure_database(admin_url: str, name: str) -> str:
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
-async def _can_connect(url: str) -> bool:
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return True
-    except Exception:
-        return False
-    finally:
-        await engine.dispose()
-
-
 @contextmanager
 def postgres(settings: Settings) -> Iterator[str]:
     """The tickets database: DATABASE_URL, the local server, or a pgserver of our own."""
@@ -124,7 +113,7 @@ def postgres(settings: Settings) -> Iterator[str]:
     if port_open(5432):
         for user in ("postgres", "root"):
             admin = f"postgresql+asyncpg://{user}@{HOST}:5432/postgres"
-            if asyncio.run(_can_connect(admin)):
+            if asyncio.run(can_connect(admin)):
                 yield asyncio.run(_ensure_database(admin, DATABASE))
                 return
         raise SystemExit("up-scaled: 127.0.0.1:5432 answers but accepts neither postgres nor root")

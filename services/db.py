@@ -162,3 +162,16 @@ async def prepare_database(url: str) -> None:
                 await load_reference_data(session)
     finally:
         await engine.dispose()
+
+
+async def can_connect(url: str) -> bool:
+    """True when a database answers at `url` (used to find a PostgreSQL to run on)."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+    except Exception:  # any failure to connect is "no database here"
+        return False
+    finally:
+        await engine.dispose()

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
-from services.db import make_engine, prepare_database
+from services.db import can_connect, make_engine, prepare_database
 from tests.servers import port_open
 
 __all__ = [
@@ -46,18 +46,6 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
-async def _can_connect(url: str) -> bool:
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return True
-    except Exception:
-        return False
-    finally:
-        await engine.dispose()
-
-
 def _start_pgserver(pgdata: Path) -> tuple[str, Any]:
     """Start a throw-away PostgreSQL with pgserver; return its asyncpg URL and handle."""
     with warnings.catch_warnings():
@@ -82,7 +70,7 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if port_open("127.0.0.1", 5432):
         for user in LOCAL_PG_USERS:
             url = LOCAL_PG_TEMPLATE.format(user=user)
-            if run_async(_can_connect(url)):
+            if run_async(can_connect(url)):
                 yield url
                 return
         pytest.fail("127.0.0.1:5432 is open but accepts neither postgres nor root")
