@@ -20,6 +20,8 @@ RASA_CONFIG = PROJECT_ROOT / "nlu" / "config.yml"
 RASA_DOMAIN = PROJECT_ROOT / "domain.yml"
 RASA_DATA = PROJECT_ROOT / "nlu" / "data"
 RASA_LOCK = PROJECT_ROOT / "requirements" / "rasa.lock.txt"
+# Custom pipeline components (run inside the engine): their code is part of the model.
+RASA_COMPONENTS = [PROJECT_ROOT / "nlu" / "linear_intent.py"]
 
 
 class EngineError(Exception):
@@ -29,7 +31,7 @@ class EngineError(Exception):
 def training_inputs() -> list[Path]:
     """Every file whose content decides the trained model."""
     data = sorted(p for p in RASA_DATA.rglob("*") if p.suffix in (".yml", ".yaml"))
-    return [RASA_CONFIG, RASA_DOMAIN, RASA_LOCK, *data]
+    return [RASA_CONFIG, RASA_DOMAIN, RASA_LOCK, *RASA_COMPONENTS, *data]
 
 
 def model_fingerprint() -> str:

@@ -1,14 +1,15 @@
 """The production model's scores on the held-out set (nlu/heldout), through the real
-engine. The floors are the measured scores of the current model minus a small margin,
-so a regression in data or pipeline fails; the issue's targets are higher (docs/nlu.md)."""
+engine. The floors are the issue's targets (docs/nlu.md): the model is deterministic
+(fixed seeds), so a regression in data or pipeline that takes a score below a target
+fails."""
 
 from __future__ import annotations
 
 from orders.nlu_eval import evaluate, load_heldout
 from orders.settings import Settings
 
-FLOORS = {"zh": 0.91, "en": 0.91}
-EMERGENCY_RECALL_FLOOR = 0.95
+FLOORS = {"zh": 0.95, "en": 0.93}
+EMERGENCY_RECALL_FLOOR = 1.0
 FALSE_ALARM_CEILING = 0.01
 
 

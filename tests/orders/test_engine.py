@@ -18,6 +18,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(PROJECT_ROOT / "nlu" / "data", tmp_path / "nlu" / "data")
     shutil.copy(PROJECT_ROOT / "nlu" / "config.yml", tmp_path / "nlu" / "config.yml")
     shutil.copy(PROJECT_ROOT / "domain.yml", tmp_path / "domain.yml")
+    components = [tmp_path / path.relative_to(PROJECT_ROOT) for path in engine.RASA_COMPONENTS]
+    for source, copy in zip(engine.RASA_COMPONENTS, components, strict=True):
+        shutil.copy(source, copy)
     (tmp_path / "requirements").mkdir()
     shutil.copy(
         PROJECT_ROOT / "requirements" / "rasa.lock.txt", tmp_path / "requirements" / "rasa.lock.txt"
@@ -27,6 +30,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(engine, "RASA_DOMAIN", tmp_path / "domain.yml")
     monkeypatch.setattr(engine, "RASA_DATA", tmp_path / "nlu" / "data")
     monkeypatch.setattr(engine, "RASA_LOCK", tmp_path / "requirements" / "rasa.lock.txt")
+    monkeypatch.setattr(engine, "RASA_COMPONENTS", components)
     return tmp_path
 
 
@@ -46,6 +50,7 @@ def test_training_inputs_include_config_domain_lock_and_data() -> None:
     assert engine.RASA_CONFIG in inputs
     assert engine.RASA_DOMAIN in inputs
     assert engine.RASA_LOCK in inputs
+    assert PROJECT_ROOT / "nlu" / "linear_intent.py" in inputs
     assert engine.RASA_DATA / "nlu.yml" in inputs
     assert engine.RASA_DATA / "rules.yml" in inputs
 
@@ -57,7 +62,13 @@ def test_copy_has_the_same_fingerprint(project: Path) -> None:
 
 @pytest.mark.parametrize(
     "relative",
-    ["nlu/data/nlu.yml", "nlu/data/rules.yml", "domain.yml", "nlu/config.yml"],
+    [
+        "nlu/data/nlu.yml",
+        "nlu/data/rules.yml",
+        "domain.yml",
+        "nlu/config.yml",
+        "nlu/linear_intent.py",
+    ],
 )
 def test_fingerprint_changes_with_a_training_file(project: Path, relative: str) -> None:
     before = engine.model_fingerprint()
