@@ -18,6 +18,7 @@ import psutil  # type: ignore[import-untyped]
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from orders.nlu_eval import percentile as nearest_rank
 from services.db import can_connect
 from tests.servers import port_open
 
@@ -107,11 +108,7 @@ def postgres_pids() -> list[int]:
 
 def percentile(values: Sequence[float], q: float) -> float:
     """The q-th percentile (0-100), nearest rank; nan for no values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
+    return nearest_rank(list(values), q) if values else float("nan")
 
 
 def summary(latencies_s: Sequence[float], elapsed_s: float, *, unit: str = "s") -> dict[str, Any]:

@@ -87,14 +87,16 @@ def main(configs: list[str]) -> None:
             print(json.dumps(report, ensure_ascii=False), file=sys.stderr, flush=True)
     print(
         "| config | zh macro-F1 | en macro-F1 | emergency recall | false alarms | "
-        "p50 ms | p99 ms | train s |"
+        "asks (right / wrong) | p50 ms | p99 ms | train s |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         zh, en = r["languages"].get("zh", {}), r["languages"].get("en", {})
         print(
             f"| {r['config']} | {zh.get('macro_f1')} | {en.get('macro_f1')} | "
-            f"{r['emergency_recall']} | {r['emergency_false_alarm_rate']} | "
+            f"{r['emergency_recall']} | {r['emergency_false_alarm_rate']:.2%} | "
+            f"{r['clarify_rate']:.1%} ({r['clarify_rate_when_right']:.1%} / "
+            f"{r['clarify_rate_when_wrong']:.1%}) | "
             f"{r['latency_ms_p50']} | {r['latency_ms_p99']} | {r['train_seconds']} |"
         )
 

@@ -153,18 +153,26 @@ def evaluate_nlu(
         Path | None, typer.Option("--json", help="Also write the report here.")
     ] = None,
 ) -> None:
-    """Score the production model on the held-out set (nlu/heldout) and time it."""
-    from orders.nlu_eval import evaluate, load_heldout
+    """Score the production model on the held-out set (nlu/heldout) and time it.
+
+    Prints the headline numbers; the full report (per-class F1, confusions, the
+    emergency errors) goes to --json, which people writing training data should not
+    read: it quotes held-out messages.
+    """
+    from orders.nlu_eval import evaluate, load_heldout, summary
     from orders.supervisor import running_stack
 
     settings = _settings()
     with running_stack(settings, with_bot=False, log=settings.data_dir / "logs" / "stack.log"):
         report = asyncio.run(evaluate(settings.rasa_url, load_heldout()))
-    text = json.dumps(report, ensure_ascii=False, indent=2)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(report, ensure_ascii=False, indent=2)
         output.write_text(text + "\n", encoding="utf-8")
-    typer.echo(text)
+    else:
+        # Without a report file, per-class scores and confusions go to the terminal too.
+        typer.echo(json.dumps(report["languages"], ensure_ascii=False, indent=2))
+    typer.echo(summary(report))
 
 
 @app.command()

@@ -4,6 +4,7 @@ alarms, and classification latency through the running engine."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,6 +18,9 @@ from orders.engine_client import EngineClient
 from orders.terminal import classification
 
 HELDOUT_DIR = PROJECT_ROOT / "nlu" / "heldout"
+# The intent Rasa's FallbackClassifier puts first when it is unsure: the dialogue then
+# asks which category is meant (nlu/actions/clarify.py).
+FALLBACK = "nlu_fallback"
 
 
 def load_examples(path: Path) -> list[tuple[str, str]]:
@@ -84,7 +88,8 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
         return 0.0
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    # Nearest rank: the smallest value with at least q% of the values at or below it.
+    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
     return ordered[rank]
 
 
@@ -100,6 +105,9 @@ async def evaluate(engine_url: str, sets: dict[str, list[tuple[str, str]]]) -> d
     latencies: list[float] = []
     everything: list[tuple[str, str]] = []
     emergency_errors: list[dict[str, str]] = []
+    # Messages the engine answers with the clarifying question, by right/wrong label.
+    clarified: Counter[bool] = Counter()
+    answered: Counter[bool] = Counter()
     try:
         for language, examples in sets.items():
             pairs = []
@@ -109,6 +117,8 @@ async def evaluate(engine_url: str, sets: dict[str, list[tuple[str, str]]]) -> d
                 latencies.append(time.perf_counter() - started)
                 guess = str(classification(text, parsed)["label"])
                 pairs.append((gold, guess))
+                clarified[gold == guess] += (parsed.get("intent") or {}).get("name") == FALLBACK
+                answered[gold == guess] += 1
                 if "emergency" in (gold, guess) and gold != guess:
                     emergency_errors.append({"text": text, "gold": gold, "predicted": guess})
             scores = score(pairs)
@@ -122,10 +132,34 @@ async def evaluate(engine_url: str, sets: dict[str, list[tuple[str, str]]]) -> d
             }
     finally:
         await client.close()
+    report["macro_f1"] = round(score(everything).macro_f1, 4)
     recall, false_alarms = emergency_rates(everything)
     report["emergency_recall"] = round(recall, 4)
     report["emergency_false_alarm_rate"] = round(false_alarms, 4)
     report["emergency_errors"] = emergency_errors
+    report["clarify_rate"] = round(sum(clarified.values()) / max(1, sum(answered.values())), 4)
+    report["clarify_rate_when_right"] = round(clarified[True] / max(1, answered[True]), 4)
+    report["clarify_rate_when_wrong"] = round(clarified[False] / max(1, answered[False]), 4)
     report["latency_ms_p50"] = round(percentile(latencies, 50) * 1000, 2)
     report["latency_ms_p99"] = round(percentile(latencies, 99) * 1000, 2)
     return report
+
+
+def summary(report: dict[str, Any]) -> str:
+    """The report's headline numbers, a line each, for people (the JSON has the rest)."""
+    lines = [
+        f"{language}: macro-F1 {scores['macro_f1']:.4f}, accuracy {scores['accuracy']:.4f} "
+        f"({scores['examples']} held-out messages)"
+        for language, scores in report["languages"].items()
+    ]
+    lines += [
+        f"both languages: macro-F1 {report['macro_f1']:.4f}",
+        f"emergency recall {report['emergency_recall']:.4f}, "
+        f"non-emergencies flagged {report['emergency_false_alarm_rate']:.2%}",
+        f"clarifying question on {report['clarify_rate']:.1%} of messages: "
+        f"{report['clarify_rate_when_right']:.1%} of those labelled right, "
+        f"{report['clarify_rate_when_wrong']:.1%} of those labelled wrong",
+        f"classification through the engine: p50 {report['latency_ms_p50']} ms, "
+        f"p99 {report['latency_ms_p99']} ms",
+    ]
+    return "\n".join(lines)
