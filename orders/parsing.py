@@ -135,6 +135,12 @@ _EN_ADDRESS = re.compile(
 )
 # Words after which a number is a building, not a date ("7号楼" is not the 7th).
 _BUILDING_AFTER = ("楼", "栋", "幢", "座", "单元", "室")
+# A part of the day alone ("晚上") often says when the problem happens ("晚上上下楼一片
+# 漆黑"), not when to come: it counts only when what follows is about coming or being in.
+_BARE_PART_OF_DAY = re.compile(
+    r"(?:早上|早晨|上午|中午|下午|傍晚|晚上|夜里|夜间|半夜|凌晨|白天)的?"
+)
+_ABOUT_COMING = ("来", "过来", "上门", "到", "在家", "有空", "有时间", "方便", "可以", "行")
 _EN_TIME = re.compile(
     r"\b(?:(?:today|tonight|tomorrow|this|next|on)\s+)?"
     r"(?:today|tonight|tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekend)"
@@ -215,9 +221,13 @@ def _chinese_times(text: str, *, now: datetime, timezone: str) -> list[str]:
     times = []
     for entity in found:
         _, end = entity.get("offset", (0, 0))
+        words = str(entity.get("text", ""))
+        after = text[end : end + 4].lstrip(" ，,再就也都")
         if text[end : end + 2].startswith(_BUILDING_AFTER):
             continue
-        times.append(str(entity.get("text", "")))
+        if _BARE_PART_OF_DAY.fullmatch(words) and not after.startswith(_ABOUT_COMING):
+            continue
+        times.append(words)
     return [t for t in times if t]
 
 

@@ -209,6 +209,11 @@ def test_find_address_in_a_request(text: str, expected: str | None) -> None:
         ("can someone come tomorrow morning to fix the sink", "tomorrow morning"),
         ("my sink is blocked", None),
         ("困了好几天了", None),
+        ("楼道灯坏了 晚上上下楼一片漆黑", None),
+        ("楼道灯坏了 晚上上下楼一片漆黑 明天下午能来修吗", "明天下午"),
+        ("下午来吧", "下午"),
+        ("水管漏了 晚上在家", "晚上"),
+        ("每天晚上水管都响", None),
     ],
 )
 def test_find_time_in_a_request(text: str, expected: str | None) -> None:
