@@ -34,7 +34,9 @@ def training_folder(out: Path) -> Path:
 def train(config: Path, out: Path) -> tuple[Path, float]:
     """Train an NLU-only model with this config; return it and the seconds it took."""
     rasa = str(get_settings().rasa_venv / "bin" / "rasa")
-    name = config.stem
+    # Rasa cuts a fixed model name at its first dot ("linear-C-0.3" -> "linear-C-0"),
+    # and `rasa run` given a missing file serves another model of the folder instead.
+    name = config.stem.replace(".", "_")
     started = time.perf_counter()
     subprocess.run(
         [
@@ -56,7 +58,10 @@ def train(config: Path, out: Path) -> tuple[Path, float]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    return out / f"{name}.tar.gz", time.perf_counter() - started
+    model = out / f"{name}.tar.gz"
+    if not model.exists():
+        raise SystemExit(f"training {config} did not write {model}")
+    return model, time.perf_counter() - started
 
 
 def main(configs: list[str]) -> None:
