@@ -85,7 +85,7 @@ def ensure_model(settings: Settings, *, log: Path | None = None) -> Path:
         if target.exists():
             return target
         print(
-            f"Training the Rasa model ({target.name}); this takes a few minutes…",
+            f"Training the Rasa model ({target.name}); this takes about a minute…",
             file=sys.stderr,
             flush=True,
         )
