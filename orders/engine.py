@@ -128,7 +128,13 @@ def write_engine_config(settings: Settings) -> tuple[Path, Path]:
     endpoints: dict[str, object] = {"action_endpoint": {"url": settings.actions_url}}
     if settings.redis_url:
         redis = _redis_fields(settings.redis_url)
-        endpoints["tracker_store"] = {"type": "redis", "key_prefix": "orders", **redis}
+        endpoints["tracker_store"] = {
+            "type": "redis",
+            "key_prefix": "orders",
+            **redis,
+            # Seconds; Rasa renews it on every save, so it counts from the last message.
+            "record_exp": settings.conversation_ttl_days * 86400,
+        }
         endpoints["lock_store"] = {"type": "redis", "key_prefix": "orders", **redis}
     endpoints_file = run_dir / f"endpoints-{settings.rasa_port}.yml"
     credentials_file = run_dir / "credentials.yml"

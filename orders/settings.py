@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     # The resident's phone and exact address (and location, photo) of a ticket are
     # erased this many days after it ended (closed, rejected, cancelled, merged).
     pii_retention_days: int = Field(default=180, ge=1)
+    # With Redis, a conversation the engine keeps (its messages and form state) is
+    # forgotten after this many days without a message; without Redis it lives in the
+    # engine's memory until the engine restarts.
+    conversation_ttl_days: int = Field(default=30, ge=1)
     # How updates reach the bot: long polling (one bot process) or a webhook (any
     # number of bot workers behind a load balancer; see docs/deployment.md).
     bot_mode: Literal["polling", "webhook"] = "polling"

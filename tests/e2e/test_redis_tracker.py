@@ -47,9 +47,13 @@ async def test_conversation_survives_an_engine_restart(
             stored = redis.Redis.from_url(redis_url)
             try:
                 keys = [key.decode() for key in stored.keys(f"*{sender}*")]
+                expiries = [stored.ttl(key) for key in keys]
             finally:
                 stored.close()
             assert keys, "the tracker is not in Redis"
+            # Forgotten CONVERSATION_TTL_DAYS (30) after the last message.
+            ttl = settings.conversation_ttl_days * 86400
+            assert all(ttl - 60 < expiry <= ttl for expiry in expiries), expiries
             with rasa_server(settings, model, tmp_path / "rasa-2.log"):
                 replies = await client.send(sender, "幸福小区2栋302", metadata)
                 assert "时间" in texts(replies)  # the form continued after the restart

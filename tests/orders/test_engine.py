@@ -135,14 +135,14 @@ def test_engine_config_with_redis_from_the_environment(
         "password": "secret",
         "use_ssl": False,
     }
-    assert config["tracker_store"] == expected
+    assert config["tracker_store"] == {**expected, "record_exp": 30 * 86400}
     assert config["lock_store"] == expected
     assert config["action_endpoint"] == {"url": settings.actions_url}
     assert "redis://" not in endpoints.read_text()
 
 
 def test_redis_defaults_and_tls(tmp_path: Path) -> None:
-    settings = _settings(tmp_path, redis_url="rediss://cache.example")
+    settings = _settings(tmp_path, redis_url="rediss://cache.example", conversation_ttl_days=2)
     store = _read(engine.write_engine_config(settings)[0])["tracker_store"]
     assert store == {
         "type": "redis",
@@ -151,6 +151,7 @@ def test_redis_defaults_and_tls(tmp_path: Path) -> None:
         "port": 6379,
         "db": 0,
         "use_ssl": True,
+        "record_exp": 2 * 86400,
     }
 
 
