@@ -327,6 +327,8 @@ class OutboxMessage(Base):
     __table_args__ = (
         Index(None, "state", "next_attempt_at"),
         Index(None, "channel", "chat_id", "sent_message_id"),
+        # the retention purge and a ticket's messages; deleting a ticket nulls these rows
+        Index(None, "ticket_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
