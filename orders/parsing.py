@@ -7,15 +7,35 @@ answers and keeps the resident's own words.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import phonenumbers
 
 logger = logging.getLogger(__name__)
+
+
+def _not_from_jionlp(record: logging.LogRecord) -> bool:
+    return "jionlp" not in record.pathname
+
+
+@cache
+def _jionlp() -> Any:  # jionlp has no type information
+    """jionlp, imported once without its banner on stdout. It logs a traceback through the
+    root logger for every string it cannot read, quoting the resident's words; those
+    records are dropped (our callers already treat a failure as "no time found")."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        import jionlp
+    logging.getLogger().addFilter(_not_from_jionlp)
+    return jionlp
+
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _WEEKDAY_WORDS = ("周", "星期", "礼拜")
@@ -68,8 +88,7 @@ def parse_preferred_time(text: str, *, now: datetime, timezone: str) -> TimeWind
 
 
 def _parse_chinese(text: str, local_now: datetime) -> TimeWindow | None:
-    import jionlp
-
+    jionlp = _jionlp()
     base = local_now.replace(tzinfo=None)
     try:
         result = jionlp.parse_time(text, time_base=base)
@@ -211,8 +230,7 @@ def find_time_text(text: str, *, now: datetime, timezone: str) -> str | None:
 
 
 def _chinese_times(text: str, *, now: datetime, timezone: str) -> list[str]:
-    import jionlp
-
+    jionlp = _jionlp()
     base = now.astimezone(ZoneInfo(timezone)).replace(tzinfo=None).timestamp()
     try:
         found = jionlp.ner.extract_time(text, time_base=base, with_parsing=False)

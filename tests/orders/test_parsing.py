@@ -5,6 +5,7 @@ hypothesis is not installed in .venv, so the odd inputs are listed by hand.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -236,3 +237,11 @@ def test_find_time_in_a_request(text: str, expected: str | None) -> None:
 )
 def test_find_who_the_service_is_for(text: str, expected: str | None) -> None:
     assert find_beneficiary(text) == expected
+
+
+def test_what_jionlp_cannot_read_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
+    # jionlp logs a traceback quoting the text ("周上") through the root logger.
+    caplog.set_level(logging.DEBUG)
+    assert find_time_text("每周上门陪我妈聊聊天", now=SUNDAY_MORNING, timezone=TZ) is None
+    assert not [r for r in caplog.records if "jionlp" in r.pathname]
+    assert "周上" not in caplog.text
