@@ -118,7 +118,23 @@ def ensure_model(settings: Settings, *, log: Path | None = None) -> Path:
                 output.close()
         if result.returncode != 0 or not target.exists():
             raise EngineError(f"Rasa training failed (exit code {result.returncode}).")
+        prune_models(settings, keep=KEEP_MODELS)
     return target
+
+
+# Models kept in models_dir after a training: the new one and the previous ones, which
+# replicas started before the training may still be loading.
+KEEP_MODELS = 3
+
+
+def prune_models(settings: Settings, *, keep: int) -> list[Path]:
+    """Delete all but the `keep` newest models; return what was deleted."""
+    models = sorted(
+        settings.models_dir.glob("orders-*.tar.gz"), key=lambda p: p.stat().st_mtime, reverse=True
+    )
+    for old in models[keep:]:
+        old.unlink(missing_ok=True)
+    return models[keep:]
 
 
 def write_engine_config(settings: Settings) -> tuple[Path, Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -181,3 +182,21 @@ def test_engine_env_puts_the_project_on_the_path(monkeypatch: pytest.MonkeyPatch
     env = engine.engine_env()
     assert env["PYTHONPATH"].split(":")[:2] == [str(PROJECT_ROOT), "/elsewhere"]
     assert env["RASA_TELEMETRY_ENABLED"] == "false"
+
+
+def test_prune_keeps_the_newest_models(tmp_path: Path) -> None:
+    settings = _settings(tmp_path / "data", models_dir=tmp_path / "models")
+    settings.models_dir.mkdir()
+    for age, name in enumerate(["orders-d", "orders-c", "orders-b", "orders-a"]):
+        path = settings.models_dir / f"{name}.tar.gz"
+        path.write_bytes(b"model")
+        os.utime(path, (1_000_000 - age * 10, 1_000_000 - age * 10))
+    (settings.models_dir / "notes.txt").write_text("kept\n")
+    deleted = engine.prune_models(settings, keep=3)
+    assert [p.name for p in deleted] == ["orders-a.tar.gz"]
+    assert sorted(p.name for p in settings.models_dir.iterdir()) == [
+        "notes.txt",
+        "orders-b.tar.gz",
+        "orders-c.tar.gz",
+        "orders-d.tar.gz",
+    ]
