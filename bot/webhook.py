@@ -5,12 +5,14 @@ balancer is the public face) and `GET /healthz` for the load balancer. Every req
 carry `X-Telegram-Bot-Api-Secret-Token` equal to WEBHOOK_SECRET (compared in constant
 time); any other request gets 403 and its update is dropped unread.
 
-An update is handled before the request is answered: 200 means "handled", so a worker
-that dies mid-update makes Telegram deliver it again (to another worker). The update goes
-through the application's update processor, so one worker keeps each chat's updates in
-order (bot/ordering.py); across workers, Rasa's lock store in Redis serialises the turns
-of one conversation and its tracker store in Redis carries the conversation from replica
-to replica (docs/deployment.md).
+An update is handled before the request is answered: 200 means "handled". Each update is
+processed at most once across the workers (bot/dedupe.py claims its update_id first, in
+Redis): a copy Telegram re-sends because the first delivery was slow to answer is
+answered 200 at once and not processed. The update goes through the application's update
+processor, so one worker keeps each chat's updates in order (bot/ordering.py); across
+workers, Rasa's lock store in Redis serialises the turns of one conversation and its
+tracker store in Redis carries the conversation from replica to replica
+(docs/deployment.md).
 
 PTB's own webhook server needs tornado; this is PTB's "custom webhook" pattern instead.
 """
@@ -27,6 +29,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import uvicorn
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -35,6 +38,7 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from bot.app import BotApplication, build_application
+from bot.dedupe import UpdateDeduper, bot_id_of
 from orders.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -51,6 +55,8 @@ class WebhookStats:
     handled: int = 0
     rejected: int = 0
     invalid: int = 0
+    duplicates: int = 0  # copies of an update already claimed (here or by another worker)
+    failed: int = 0  # processing raised (answered 500; the claim is kept)
 
 
 def secret_matches(given: str | None, expected: str) -> bool:
@@ -73,20 +79,33 @@ async def _read_body(request: Request) -> bytes | None:
     return bytes(body)
 
 
+def _shared_redis(application: BotApplication) -> Redis | None:
+    """The Waker's Redis client (REDIS_URL), once post_init has built it."""
+    waker = getattr(application.bot_data, "waker", None)
+    return None if waker is None else waker.redis
+
+
 def create_webhook_app(
     application: BotApplication,
     settings: Settings,
     *,
     stats: WebhookStats | None = None,
+    dedupe: UpdateDeduper | None = None,
     manage_lifecycle: bool = True,
 ) -> Starlette:
     """The ASGI app of one bot worker. With `manage_lifecycle`, its lifespan initialises,
-    starts, stops and shuts down the PTB application (with its notifier)."""
+    starts, stops and shuts down the PTB application (with its notifier). `dedupe`
+    defaults to claims in the Waker's Redis (REDIS_URL) with an in-process fallback."""
     if not settings.webhook_secret:
         raise ValueError("WEBHOOK_SECRET is required in webhook mode")
     secret = settings.webhook_secret
     counters = stats if stats is not None else WebhookStats()
     worker = f"{settings.bot_host}:{settings.bot_port}"
+    deduper = (
+        dedupe
+        if dedupe is not None
+        else UpdateDeduper(bot_id_of(application.bot.token), lambda: _shared_redis(application))
+    )
 
     async def receive(request: Request) -> Response:
         if not secret_matches(request.headers.get(SECRET_HEADER), secret):
@@ -109,10 +128,30 @@ def create_webhook_app(
             counters.invalid += 1
             logger.warning("bot.webhook_invalid bytes=%d", len(body))
             return PlainTextResponse("Bad update", status_code=400)
+        # At most once across workers: a copy of an update that a worker already claimed
+        # (Telegram re-sends when the first delivery is slow to answer) gets 200 at once,
+        # so Telegram stops re-sending it, and is not processed.
+        if not await deduper.claim(update.update_id):
+            counters.duplicates += 1
+            logger.info("bot.update_duplicate id=%s worker=%s", update.update_id, worker)
+            return Response(status_code=200)
         # Through the update processor (per-chat order), and answered once handled.
-        await application.update_processor.process_update(
-            update, application.process_update(update)
-        )
+        try:
+            await application.update_processor.process_update(
+                update, application.process_update(update)
+            )
+        except Exception:
+            # The claim is kept on purpose (also when the worker stops mid-update). A
+            # handler's own error never gets here: PTB hands it to handlers.error, which
+            # tells the resident to send it again. What gets here may have happened after
+            # the message reached the engine, and is likely to happen again. After a 500
+            # Telegram re-sends the update, to any worker, with growing pauses: were the
+            # claim released, every copy would repeat the engine turn (and fail again);
+            # kept, the first copy is answered 200 as a duplicate and Telegram stops. The
+            # 500 stays visible in getWebhookInfo (last_error_message) and in `failed`.
+            counters.failed += 1
+            logger.exception("bot.update_failed id=%s worker=%s", update.update_id, worker)
+            return PlainTextResponse("Update failed", status_code=500)
         counters.handled += 1
         chat = update.effective_chat
         logger.info(
@@ -135,6 +174,8 @@ def create_webhook_app(
                 "handled": counters.handled,
                 "rejected": counters.rejected,
                 "invalid": counters.invalid,
+                "duplicates": counters.duplicates,
+                "failed": counters.failed,
             },
             status_code=200 if healthy else 503,
         )

@@ -1,6 +1,7 @@
 """The scaled-out stack (2 Rasa, 2 action servers, 2 webhook bot workers, 2 web workers,
 nginx, PostgreSQL, Redis): a conversation hops between replicas and still files one
-complete ticket; the claim race holds across bot workers; the webhook secret is checked."""
+complete ticket; the claim race holds across bot workers; the webhook secret is checked;
+an update Telegram re-sends is handled once, whichever worker the copies reach."""
 
 from __future__ import annotations
 
@@ -177,3 +178,45 @@ async def test_webhook_refuses_requests_without_the_secret(scaled: Scaled) -> No
         response = await client.post(targets[0], json=update, headers={header: scaled.secret})
     assert response.status_code == 200
     await user.wait_for_messages(1, timeout=30)
+
+
+async def test_a_redelivered_update_is_handled_once_across_workers(scaled: Scaled) -> None:
+    uid = user_id()
+    user = scaled.fake.user(uid, first_name="Rosa", language_code="en")
+    update = {
+        "update_id": 900_000_000 + secrets.randbelow(10**8),
+        "message": {
+            "message_id": 1,
+            "from": user.as_user(),
+            "chat": user.as_chat(),
+            "date": 1_760_000_000,
+            "text": "/start",
+            "entities": [{"offset": 0, "length": 6, "type": "bot_command"}],
+        },
+    }
+    path = "/" + scaled.plan["webhook_url"].split("/", 3)[3]
+    targets = [f"{bot}{path}" for bot in scaled.plan["bots"]]
+    if scaled.plan["nginx"]:
+        targets.append(scaled.plan["webhook_url"])
+    headers = {"X-Telegram-Bot-Api-Secret-Token": scaled.secret}
+    before = await scaled.worker_stats()
+    async with httpx.AsyncClient(timeout=30) as client:
+        first = await client.post(targets[0], json=update, headers=headers)
+        assert first.status_code == 200
+        # Answered once handled: the replies are out.
+        replies = len(user.inbox())
+        assert replies >= 1
+        await user.wait_for_messages(replies)
+        # Telegram's re-sends, to every worker (and through the balancer), each twice.
+        for url in targets * 2:
+            response = await client.post(url, json=update, headers=headers)
+            assert response.status_code == 200, (url, response.text)
+    await user.assert_no_messages(within=1.5)
+    after = await scaled.worker_stats()
+
+    def delta(name: str) -> int:
+        return sum(s[name] for s in after) - sum(s[name] for s in before)
+
+    assert (delta("handled"), delta("duplicates")) == (1, 2 * len(targets)), (before, after)
+    assert all(s["duplicates"] > 0 for s in after), after
+    assert f"bot.update_duplicate id={update['update_id']}" in scaled.output()
