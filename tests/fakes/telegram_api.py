@@ -38,6 +38,7 @@ import copy
 import html
 import itertools
 import json
+import random
 import re
 import secrets
 import time
@@ -701,7 +702,9 @@ class FakeTelegram:
         self._answers: list[tuple[int, JSONDict]] = []
         self._query_ids = itertools.count(4_300_000_000_000_000_001)
         self._updates: list[JSONDict] = []
-        self._update_ids = itertools.count(100_000_001)
+        # Like Telegram's, update ids go on from a point of their own: a restarted fake
+        # does not repeat the ids a webhook worker has already claimed (bot/dedupe.py).
+        self._update_ids = itertools.count(random.randrange(100_000_001, 900_000_001, 1000))
         self._failures: dict[str, list[_Failure]] = {}
         self._delays: dict[str, list[float]] = {}
         self._poller: asyncio.Future[str] | None = None
