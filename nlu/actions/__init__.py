@@ -16,6 +16,8 @@ from nlu.actions.request_form import (
 from nlu.actions.tickets import (
     ActionCancelRequest,
     ActionJoinTicket,
+    ActionOfferCategories,
+    ActionSetCategory,
     ActionShowStatus,
     ActionShowSummary,
     ActionSubmitRequest,
@@ -28,7 +30,9 @@ __all__ = [
     "ActionDetectLanguage",
     "ActionJoinTicket",
     "ActionNewRequest",
+    "ActionOfferCategories",
     "ActionRecordAlert",
+    "ActionSetCategory",
     "ActionShowStatus",
     "ActionShowSummary",
     "ActionStartRequest",

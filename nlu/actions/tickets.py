@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 
 from nlu.actions.common import (
+    CATEGORIES,
     clear_request,
     current_resident,
     language,
@@ -53,6 +54,12 @@ class ActionShowSummary(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
     ) -> Events:
+        return await self.summarise(dispatcher, tracker, tracker.get_slot("category"))
+
+    async def summarise(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, category: Any
+    ) -> Events:
+        """The summary of the request in the tracker, under this category."""
         lang = language(tracker)
         timezone = get_settings().timezone
         async with transaction() as session:
@@ -80,7 +87,7 @@ class ActionShowSummary(Action):
         whom = tracker.get_slot("beneficiary") or "self"
         dispatcher.utter_message(
             response="utter_summary",
-            category_name=category_name(categories, tracker.get_slot("category"), lang),
+            category_name=category_name(categories, category, lang),
             beneficiary_display=t(f"whom_{whom}", lang) if has_key(f"whom_{whom}") else "-",
             description=description,
             address_display=address_display,
@@ -89,6 +96,57 @@ class ActionShowSummary(Action):
             photo_display=photo_display,
         )
         return [SlotSet("awaiting_confirmation", True)]
+
+
+def _request_in_progress(tracker: Tracker) -> bool:
+    return bool(tracker.get_slot("request_id") and tracker.get_slot("category"))
+
+
+class ActionOfferCategories(Action):
+    """At the summary: every category as a button, the current one ticked."""
+
+    def name(self) -> str:
+        return "action_offer_categories"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> Events:
+        if not _request_in_progress(tracker):
+            dispatcher.utter_message(response="utter_nothing_to_submit")
+            return []
+        lang = language(tracker)
+        current = tracker.get_slot("category")
+        async with transaction() as session:
+            categories = await list_categories(session)
+        buttons = [
+            {
+                "title": ("✓ " if code == current else "") + category_name(categories, code, lang),
+                "payload": payload("choose_category", category=code),
+            }
+            for code in CATEGORIES
+        ]
+        dispatcher.utter_message(response="utter_choose_category", buttons=buttons)
+        return []
+
+
+class ActionSetCategory(ActionShowSummary):
+    """A category chosen from that list: the request takes it, and the summary shows
+    again for confirmation."""
+
+    def name(self) -> str:
+        return "action_set_category"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> Events:
+        if not _request_in_progress(tracker):
+            dispatcher.utter_message(response="utter_nothing_to_submit")
+            return []
+        chosen = next(tracker.get_latest_entity_values("category"), None)
+        category = chosen if chosen in CATEGORIES else tracker.get_slot("category")
+        events = await self.summarise(dispatcher, tracker, category)
+        # A neighbour's ticket of the new category may be a duplicate: check again.
+        return [SlotSet("category", category), SlotSet("duplicate_checked", False), *events]
 
 
 class ActionSubmitRequest(Action):

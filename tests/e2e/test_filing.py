@@ -169,6 +169,35 @@ async def test_english_resident_typing_with_bad_phone_and_address_change(
     assert len(tickets) == 1, again.text
 
 
+async def test_a_misread_category_is_changed_at_the_summary(
+    telegram: FakeTelegram, db: async_sessionmaker[AsyncSession]
+) -> None:
+    user = telegram.user(71010, language_code="zh")
+    await user.send_text("我家厨房水管漏水了")
+    for answer in ("幸福小区3栋2单元501", "明天上午", "13812345678"):
+        await one(user)
+        await user.send_text(answer)
+    ask_photo = await one(user)
+    await user.press(ask_photo, ask_photo.button("跳过")[1])
+    summary = await one(user)
+    assert "类别：维修" in (summary.text or "")
+
+    await user.press(summary, summary.button("改类别")[1])
+    choices = await one(user)
+    titles = [title for title, _ in choices.buttons()]
+    assert len(titles) == 11 and "✓ 维修" in titles, titles
+    await user.press(choices, choices.button("物业")[1])
+    summary = await one(user)
+    text = summary.text or ""
+    assert "类别：物业" in text and "我家厨房水管漏水了" in text and "幸福小区3栋2单元501" in text
+
+    await user.press(summary, summary.button("提交")[1])
+    match = NUMBER.search((await one(user)).text or "")
+    assert match
+    ticket = await ticket_of(db, match.group())
+    assert (ticket.category_code, ticket.description) == ("property", "我家厨房水管漏水了")
+
+
 async def test_cancel_leaves_the_form_and_files_nothing(
     telegram: FakeTelegram, db: async_sessionmaker[AsyncSession]
 ) -> None:

@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from nlu.actions import (
     ActionCancelRequest,
     ActionJoinTicket,
+    ActionOfferCategories,
+    ActionSetCategory,
     ActionShowStatus,
     ActionShowSummary,
     ActionSubmitRequest,
@@ -200,6 +202,63 @@ async def test_summary_cuts_a_long_description(domain: Domain, database: Session
     _, dispatcher = await run(ActionShowSummary(), tracker, domain)
     assert dispatcher.messages[0]["description"] == "漏" * 500 + "…"
     assert dispatcher.messages[0]["address_display"] == "幸福路88弄3号1201室"
+
+
+async def test_the_categories_are_offered_with_the_current_one_ticked(
+    domain: Domain, database: Sessions
+) -> None:
+    tracker = make_tracker(domain, slots=_filled(category="elder_care"), sender_id=_sender())
+    events, dispatcher = await run(ActionOfferCategories(), tracker, domain)
+    assert events == []
+    [message] = dispatcher.messages
+    assert message["response"] == "utter_choose_category"
+    buttons = message["buttons"]
+    assert len(buttons) == 11
+    assert buttons[0] == {"title": "维修", "payload": '/choose_category{"category": "repair"}'}
+    assert buttons[1] == {
+        "title": "✓ 助老",
+        "payload": '/choose_category{"category": "elder_care"}',
+    }
+    assert sum(b["title"].startswith("✓") for b in buttons) == 1
+
+
+async def test_a_chosen_category_replaces_the_old_and_shows_the_summary(
+    domain: Domain, database: Sessions
+) -> None:
+    chosen = user_message(
+        '/choose_category{"category": "mediation"}',
+        "choose_category",
+        [{"entity": "category", "value": "mediation"}],
+    )
+    slots = _filled(language="en", duplicate_checked=True)
+    tracker = make_tracker(domain, slots=slots, messages=[chosen], sender_id=_sender())
+    events, dispatcher = await run(ActionSetCategory(), tracker, domain)
+    assert slot_values(events) == {
+        "category": "mediation",
+        "duplicate_checked": False,
+        "awaiting_confirmation": True,
+    }
+    [message] = dispatcher.messages
+    assert (message["response"], message["category_name"]) == ("utter_summary", "Dispute mediation")
+
+
+async def test_an_unknown_chosen_category_keeps_the_old_one(
+    domain: Domain, database: Sessions
+) -> None:
+    chosen = user_message("/choose_category", "choose_category", [])
+    tracker = make_tracker(domain, slots=_filled(), messages=[chosen], sender_id=_sender())
+    events, dispatcher = await run(ActionSetCategory(), tracker, domain)
+    assert slot_values(events)["category"] == "repair"
+    assert dispatcher.messages[0]["category_name"] == "维修"
+
+
+@pytest.mark.parametrize("action", [ActionOfferCategories(), ActionSetCategory()])
+async def test_changing_the_category_without_a_request_says_so(
+    domain: Domain, database: Sessions, action: Any
+) -> None:
+    tracker = make_tracker(domain, slots={}, sender_id=_sender())
+    events, dispatcher = await run(action, tracker, domain)
+    assert (events, responses(dispatcher)) == ([], ["utter_nothing_to_submit"])
 
 
 async def test_a_neighbours_open_ticket_is_offered_instead_of_a_duplicate(
