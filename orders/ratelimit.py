@@ -1,4 +1,7 @@
-"""Per-resident rate limit: a flood of messages from one resident is slowed down
+"""Rate limits: per-resident message limits, and counters of events (failed sign-ins)
+in fixed windows.
+
+Per resident: a flood of messages from one resident is slowed down
 before it reaches the engine, without touching anyone else.
 
 In one process a token bucket per resident does it (capacity = the per-minute
@@ -10,11 +13,17 @@ dead Redis never stops residents from being served.
 A refused message is answered once with a polite "slow down" (`Decision.WARN`);
 further refused messages in the same burst are dropped silently (`Decision.DROP`)
 so the bot does not flood the resident's chat in return.
+
+`FixedWindowCounter` counts events per key in fixed windows (e.g. failed sign-ins per
+account per 15 minutes; web/login_throttle.py): INCR + EXPIRE in Redis, shared by
+every worker, and the same in-process fallback as the rate limit when there is no
+Redis or it fails (`RedisFallback`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +40,37 @@ WINDOW_S = 60
 REDIS_RETRY_S = 10.0
 # Buckets idle this long are full again and are forgotten.
 MAX_BUCKETS = 100_000
+
+
+class RedisFallback:
+    """When to use Redis: there is a client and it has not failed in the last
+    REDIS_RETRY_S seconds. After a failure the caller's in-process state decides."""
+
+    def __init__(self, redis: Redis | None, clock: Callable[[], float], name: str) -> None:
+        self.redis = redis
+        self._clock = clock
+        self._name = name
+        self._down_until = 0.0
+
+    def client(self) -> Redis | None:
+        """The Redis client to use now, or None (no Redis, or it failed lately)."""
+        if self.redis is None or self._clock() < self._down_until:
+            return None
+        return self.redis
+
+    def failed(self, exc: BaseException) -> None:
+        """Redis failed: use the in-process state for the next REDIS_RETRY_S seconds."""
+        self._down_until = self._clock() + REDIS_RETRY_S
+        logger.warning("%s.redis_unavailable fallback=local error=%s", self._name, exc)
+
+
+async def _incr_in_window(redis: Redis, name: str, ttl_s: int) -> int:
+    """Add one to a window's counter in Redis (created with a TTL); the new count."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.incr(name)
+        pipe.expire(name, ttl_s)
+        count, _ = await pipe.execute()
+    return int(count)
 
 
 class Decision(Enum):
@@ -64,10 +104,9 @@ class RateLimiter:
         buckets: dict[str, _Bucket] | None = None,
     ) -> None:
         self.per_minute = per_minute
-        self._redis = redis
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {} if buckets is None else buckets
-        self._redis_down_until = 0.0
+        self._fallback = RedisFallback(redis, clock, "ratelimit")
 
     @classmethod
     def shared(cls, per_minute: int, redis: Redis | None = None) -> RateLimiter:
@@ -79,23 +118,17 @@ class RateLimiter:
         """Count one message of `key` and say what to do with it."""
         if self.per_minute <= 0:
             return Decision.ALLOW
-        if self._redis is not None and self._clock() >= self._redis_down_until:
+        redis = self._fallback.client()
+        if redis is not None:
             try:
-                return await self._check_redis(key)
+                return await self._check_redis(redis, key)
             except (RedisError, OSError) as exc:
-                self._redis_down_until = self._clock() + REDIS_RETRY_S
-                logger.warning("ratelimit.redis_unavailable fallback=local error=%s", exc)
+                self._fallback.failed(exc)
         return self._check_local(key)
 
-    async def _check_redis(self, key: str) -> Decision:
-        assert self._redis is not None
+    async def _check_redis(self, redis: Redis, key: str) -> Decision:
         window = int(time.time()) // WINDOW_S
-        name = f"{KEY_PREFIX}{key}:{window}"
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(name)
-            pipe.expire(name, WINDOW_S * 2)
-            count, _ = await pipe.execute()
-        count = int(count)
+        count = await _incr_in_window(redis, f"{KEY_PREFIX}{key}:{window}", WINDOW_S * 2)
         if count <= self.per_minute:
             return Decision.ALLOW
         return Decision.WARN if count == self.per_minute + 1 else Decision.DROP
@@ -130,3 +163,117 @@ class RateLimiter:
             ordered = sorted(self._buckets, key=lambda k: self._buckets[k].updated)
             for key in ordered[: len(ordered) // 2]:
                 del self._buckets[key]
+
+
+# --- events per key in fixed windows -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WindowCount:
+    """One event counted by `FixedWindowCounter.add`: the key's count in its window
+    (this event included), how long until the window ends, and where it was counted
+    (so `undo` takes it back from the same place)."""
+
+    key: str
+    window: int
+    count: int
+    retry_after_s: int
+    in_redis: bool
+
+
+class FixedWindowCounter:
+    """Counts events per key in fixed windows of `window_s` seconds.
+
+    With Redis: `<prefix><key>:<window number>` (INCR + EXPIRE of two windows), so every
+    process counts together; the window number comes from `clock` (the wall clock:
+    processes agree on it). Without Redis, or for REDIS_RETRY_S after it failed: an
+    in-process dict (at most `max_keys` keys; older windows are forgotten first). A
+    Redis outage therefore never blocks anyone; the limit then holds per process.
+    """
+
+    def __init__(
+        self,
+        prefix: str,
+        window_s: int,
+        redis: Redis | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        max_keys: int = MAX_BUCKETS,
+    ) -> None:
+        if window_s < 1:
+            raise ValueError("a window lasts at least one second")
+        self.prefix = prefix
+        self.window_s = window_s
+        self._clock = clock
+        self._max_keys = max_keys
+        self._local: dict[str, tuple[int, int]] = {}  # key -> (window, count)
+        self._fallback = RedisFallback(redis, clock, prefix.rstrip(":").replace(":", "."))
+
+    def _name(self, key: str, window: int) -> str:
+        return f"{self.prefix}{key}:{window}"
+
+    def _now(self) -> tuple[int, int]:
+        """The current window number, and the whole seconds until it ends (>= 1)."""
+        now = self._clock()
+        window = int(now // self.window_s)
+        remaining = (window + 1) * self.window_s - now
+        return window, max(1, math.ceil(remaining))
+
+    async def add(self, key: str) -> WindowCount:
+        """Count one event of `key` in the current window."""
+        window, retry_after = self._now()
+        redis = self._fallback.client()
+        if redis is not None:
+            try:
+                count = await _incr_in_window(redis, self._name(key, window), self.window_s * 2)
+            except (RedisError, OSError) as exc:
+                self._fallback.failed(exc)
+            else:
+                return WindowCount(key, window, count, retry_after, in_redis=True)
+        return WindowCount(key, window, self._add_local(key, window), retry_after, in_redis=False)
+
+    async def undo(self, counted: WindowCount) -> None:
+        """Take back one event counted by `add` (e.g. an attempt that succeeded)."""
+        if counted.in_redis:
+            redis = self._fallback.client()
+            if redis is None:
+                return
+            try:
+                await redis.decr(self._name(counted.key, counted.window))
+            except (RedisError, OSError) as exc:
+                self._fallback.failed(exc)
+            return
+        stored = self._local.get(counted.key)
+        if stored is not None and stored[0] == counted.window and stored[1] > 0:
+            self._local[counted.key] = (stored[0], stored[1] - 1)
+
+    async def clear(self, key: str) -> None:
+        """Forget the key's count in the current window, in Redis and in this process."""
+        window, _ = self._now()
+        self._local.pop(key, None)
+        redis = self._fallback.client()
+        if redis is None:
+            return
+        try:
+            await redis.delete(self._name(key, window))
+        except (RedisError, OSError) as exc:
+            self._fallback.failed(exc)
+
+    def _add_local(self, key: str, window: int) -> int:
+        stored = self._local.get(key)
+        if stored is None or stored[0] != window:
+            if stored is None and len(self._local) >= self._max_keys:
+                self._forget(window)
+            stored = (window, 0)
+        count = stored[1] + 1
+        self._local[key] = (window, count)
+        return count
+
+    def _forget(self, window: int) -> None:
+        """Make room: drop keys of past windows, else the older half (insertion order)."""
+        for key, (seen, _) in list(self._local.items()):
+            if seen != window:
+                del self._local[key]
+        if len(self._local) >= self._max_keys:
+            for key in list(self._local)[: len(self._local) // 2 or 1]:
+                del self._local[key]

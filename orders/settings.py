@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     # Messages (text, buttons, pins…) one resident may send per minute before the bot
     # answers "please slow down" and stops passing them to the engine; 0 = no limit.
     rate_limit_per_minute: int = Field(default=20, ge=0)
+    # Failed web sign-ins (staff /login, organisations /org/login) allowed per account
+    # name and per client IP in a fixed window of LOGIN_WINDOW_MINUTES; more attempts
+    # are refused (429) until the window ends. See docs/dashboard.md.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_max_failures_per_ip: int = Field(default=30, ge=1)
+    login_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
     # The resident's phone and exact address (and location, photo) of a ticket are
     # erased this many days after it ended (closed, rejected, cancelled, merged).
     pii_retention_days: int = Field(default=180, ge=1)

@@ -335,13 +335,40 @@ MIN_PASSWORD_LENGTH = 10
 _DUMMY_HASH = _hasher.hash("resident-orders-no-such-organisation")
 
 
+class PasswordProblem(StrEnum):
+    """Why a new web password is not accepted."""
+
+    TOO_SHORT = "too_short"  # fewer than MIN_PASSWORD_LENGTH characters
+    SAME_AS_NAME = "same_as_name"  # the account's name (case and spaces ignored)
+
+
+def password_problem(password: str, *, name: str) -> PasswordProblem | None:
+    """What is wrong with a new web password for the account called `name`, if anything."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return PasswordProblem.TOO_SHORT
+    if password.strip().casefold() == name.strip().casefold():
+        return PasswordProblem.SAME_AS_NAME
+    return None
+
+
+def _checked_hash(password: str, name: str) -> str:
+    problem = password_problem(password, name=name)
+    if problem is not None:
+        raise ValueError(f"password refused: {problem.value}")
+    return hash_password(password)
+
+
 async def set_organisation_password(
     session: AsyncSession, organisation: Organisation, password: str
 ) -> None:
-    """Set the organisation's web password (after a token sign-in); ValueError if short."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
-    organisation.password_hash = hash_password(password)
+    """Set the organisation's web password; ValueError if `password_problem` finds one."""
+    organisation.password_hash = _checked_hash(password, organisation.name)
+    await session.flush()
+
+
+async def set_staff_password(session: AsyncSession, staff: Staff, password: str) -> None:
+    """Set a staff member's web password; ValueError if `password_problem` finds one."""
+    staff.password_hash = _checked_hash(password, staff.name)
     await session.flush()
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from web.chat import router as chat_router
 from web.dashboard import router as dashboard_router
 from web.errors import error_response, install_error_handlers
 from web.limits import BodyLimit
+from web.login_throttle import LoginThrottle
 from web.open311 import router as open311_router
 from web.orgpages import router as orgpages_router
 from web.state import WebState, request_state
@@ -38,16 +40,29 @@ HEALTH_TIMEOUT_S = 5.0
 STATIC_DIR = Path(__file__).with_name("static")
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) -> FastAPI:
     """The web app on the settings' database; its lifespan opens and closes the
-    database engine and the notifier's waker."""
+    database engine and the notifier's waker. `clock` (wall-clock seconds) drives the
+    sign-in throttle's windows (tests move it)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.db_url)
         waker = Waker(settings.redis_url)
+        # Failed sign-ins, shared by every web worker through the Waker's Redis.
+        throttle = LoginThrottle(
+            per_account=settings.login_max_failures,
+            per_ip=settings.login_max_failures_per_ip,
+            window_s=settings.login_window_minutes * 60,
+            redis=waker.redis,
+            clock=clock,
+        )
         app.state.web = WebState(
-            settings=settings, engine=engine, sessionmaker=make_sessionmaker(engine), waker=waker
+            settings=settings,
+            engine=engine,
+            sessionmaker=make_sessionmaker(engine),
+            waker=waker,
+            login_throttle=throttle,
         )
         try:
             yield

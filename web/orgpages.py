@@ -1,5 +1,6 @@
 """The organisation pages (`/org`): sign in with the API token (or a web password set
-after a token sign-in), see the open tickets the organisation may claim and the
+after a token sign-in; failed sign-ins are throttled, web/login_throttle.py), change
+that password (`/org/password`), see the open tickets the organisation may claim and the
 tickets it holds, and claim / start / finish / release them.
 
 Every action goes through `services.workflow`, the same functions and rules as the
@@ -11,6 +12,7 @@ web/sessions.py and web/templating.py; see docs/webchat.md.
 
 from __future__ import annotations
 
+import hmac
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -38,16 +40,26 @@ from services.errors import (
 from services.lifecycle import TicketStatus
 from services.models import Organisation, Ticket, TicketEvent
 from services.parties import (
-    MIN_PASSWORD_LENGTH,
     authenticate_organisation,
+    digest,
     organisation_by_token,
     set_organisation_password,
+    verify_password,
 )
 from services.tickets import get_ticket
+from web.login_throttle import (
+    Attempt,
+    account_key,
+    client_ip,
+    retry_after_header,
+    throttled_sentence,
+)
+from web.password_change import form_context, new_password_problem
 from web.sessions import (
     Csrf,
     SignedInOrganisation,
     current_session,
+    end_other_sessions,
     end_session,
     request_language,
     set_anonymous_csrf_cookie,
@@ -119,14 +131,25 @@ async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 def _login_page(
-    request: Request, next_url: str, *, failed: str | None = None, name: str = ""
+    request: Request,
+    next_url: str,
+    *,
+    failed: str | None = None,
+    name: str = "",
+    refused: Attempt | None = None,
 ) -> HTMLResponse:
+    throttled = (
+        throttled_sentence(refused, request_language(request)) if refused is not None else None
+    )
+    status = 429 if throttled else 400 if failed else 200
     response = _render(
         request,
         "org/login.html",
-        {"next": next_url, "failed": failed, "name": name},
-        status=400 if failed else 200,
+        {"next": next_url, "failed": failed, "name": name, "throttled": throttled},
+        status=status,
     )
+    if refused is not None:
+        response.headers.update(retry_after_header(refused))
     set_anonymous_csrf_cookie(response, request)
     return response
 
@@ -148,8 +171,14 @@ async def login(
     password: Annotated[str, Form(max_length=MAX_FIELD)] = "",
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    """Check the token (or name and password); start a new session."""
+    """Check the token (or name and password); start a new session. Over the failed
+    sign-in limit of the IP (or of the name, for a password): 429, nothing checked."""
     next_url = _safe_next(next)
+    throttle = request_state(request).login_throttle
+    account = None if token.strip() else account_key("org", name)
+    attempt = await throttle.begin(account=account, ip=client_ip(request))
+    if attempt.refused:
+        return _login_page(request, next_url, name=name, refused=attempt)
     async with _transaction(request) as session:
         organisation: Organisation | None = None
         if token.strip():
@@ -166,6 +195,7 @@ async def login(
         response = _see_other(next_url)
         await end_session(session, request, response)
         session_id = await start_session(session, organisation=organisation)
+    await throttle.succeeded(attempt)
     set_session_cookie(response, request, session_id)
     return response
 
@@ -282,8 +312,6 @@ async def _home_context(
         "closed": closed,
         "standing": standing,
         "reasons": RELEASE_REASONS,
-        "min_password": MIN_PASSWORD_LENGTH,
-        "has_password": fresh.password_hash is not None,
     }
 
 
@@ -313,7 +341,7 @@ async def home(
     """The organisation's page: tickets it may claim, its tickets, its closed ones."""
     language = request_language(request)
     flash = None
-    if ok in (*ACTIONS, "password") and (ok == "password" or NUMBER.fullmatch(number or "")):
+    if ok in ACTIONS and NUMBER.fullmatch(number or ""):
         flash = t(f"org_page_ok_{ok}", language, number=number or "")
     context = await _home_context(request, organisation, language)
     return _home_page(request, context, flash=flash)
@@ -389,25 +417,90 @@ async def act(
     return _see_other(f"{HOME}?{urlencode({'ok': action, 'number': number})}")
 
 
+# --- the web password ---------------------------------------------------------------------
+
+PASSWORD_PAGE = f"{HOME}/password"
+# ?ok= of the password page after a change: the catalogue sentence to show.
+PASSWORD_DONE = {"set": "org_page_ok_password", "changed": "account_password_changed"}
+
+
+def _password_page(
+    request: Request,
+    organisation: Organisation,
+    *,
+    flash: str | None = None,
+    kind: str = "ok",
+    status: int = 200,
+) -> HTMLResponse:
+    has_password = organisation.password_hash is not None
+    context = form_context(
+        action=PASSWORD_PAGE,
+        needs_current=has_password,
+        current_label="account_current_password_or_token",
+        first_time=not has_password,
+    )
+    return _render(
+        request, "org/password.html", {**context, "flash": flash, "flash_kind": kind}, status=status
+    )
+
+
+def _proves_the_organisation(organisation: Organisation, secret: str) -> bool:
+    """The current password, or the API token (the organisation's master credential)."""
+    if verify_password(organisation.password_hash, secret):
+        return True
+    token = secret.strip()
+    stored = organisation.token_hash or ""
+    return bool(token and stored) and hmac.compare_digest(digest(token), stored)
+
+
+@router.get("/password")
+async def password_page(
+    request: Request, organisation: SignedInOrganisation, ok: str | None = None
+) -> Response:
+    """Set the first web password, or change it (current password or API token asked)."""
+    key = PASSWORD_DONE.get(ok or "")
+    flash = t(key, request_language(request)) if key else None
+    return _password_page(request, organisation, flash=flash)
+
+
 @router.post("/password", dependencies=[Csrf])
 async def password(
     request: Request,
     organisation: SignedInOrganisation,
+    current_password: Annotated[str, Form(max_length=MAX_FIELD)] = "",
     new_password: Annotated[str, Form(max_length=MAX_FIELD)] = "",
     confirm: Annotated[str, Form(max_length=MAX_FIELD)] = "",
 ) -> Response:
-    """Set (or change) the organisation's web password, for sign-in by name."""
+    """Set or change the organisation's web password (for sign-in by name). With a
+    password already set, the current one (or the API token) is checked through the
+    sign-in throttle. Every other session of the organisation ends; this one stays."""
     language = request_language(request)
-    problem = None
-    if len(new_password) < MIN_PASSWORD_LENGTH:
-        problem = t("org_page_password_short", language, count=MIN_PASSWORD_LENGTH)
-    elif new_password != confirm:
-        problem = t("org_page_password_mismatch", language)
+    problem = new_password_problem(new_password, confirm, name=organisation.name, language=language)
     if problem is not None:
-        context = await _home_context(request, organisation, language)
-        return _home_page(request, context, flash=problem, flash_kind="error", status=400)
+        return _password_page(request, organisation, flash=problem, kind="error", status=400)
+    throttle = request_state(request).login_throttle
+    attempt: Attempt | None = None
+    signed_in = await current_session(request)
+    assert signed_in is not None
     async with _transaction(request) as session:
         fresh = await session.get(Organisation, organisation.id)
         assert fresh is not None
+        first_time = fresh.password_hash is None
+        if not first_time:
+            attempt = await throttle.begin(
+                account=account_key("org", fresh.name), ip=client_ip(request)
+            )
+            if attempt.refused:
+                refused = throttled_sentence(attempt, language)
+                page = _password_page(request, fresh, flash=refused, kind="error", status=429)
+                page.headers.update(retry_after_header(attempt))
+                return page
+            if not _proves_the_organisation(fresh, current_password):
+                wrong = t("account_password_wrong_current", language)
+                return _password_page(request, fresh, flash=wrong, kind="error", status=400)
         await set_organisation_password(session, fresh, new_password)
-    return _see_other(f"{HOME}?ok=password")
+        await end_other_sessions(session, signed_in)
+    if attempt is not None:
+        await throttle.succeeded(attempt)
+    done = "set" if first_time else "changed"
+    return _see_other(f"{PASSWORD_PAGE}?{urlencode({'ok': done})}")

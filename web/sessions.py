@@ -143,6 +143,20 @@ async def end_sessions_of(
         )
 
 
+async def end_other_sessions(session: AsyncSession, current: CurrentSession) -> int:
+    """End every session of the current session's party except this one (after a
+    password change); returns how many. The caller owns the transaction."""
+    query = delete(WebSession).where(WebSession.id_hash != current.id_hash)
+    if current.staff is not None:
+        query = query.where(WebSession.staff_id == current.staff.id)
+    elif current.organisation is not None:
+        query = query.where(WebSession.organisation_id == current.organisation.id)
+    else:  # a session always has a party; never delete everyone's
+        return 0
+    result = await session.execute(query)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 async def load_session(
     session: AsyncSession, session_id: str, *, now: datetime | None = None
 ) -> CurrentSession | None:

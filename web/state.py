@@ -9,16 +9,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from orders.settings import Settings
 from orders.wakeup import Waker
+from web.login_throttle import LoginThrottle
 
 
 @dataclass(frozen=True)
 class WebState:
-    """The settings, the database and the notifier's waker of one web process."""
+    """The settings, the database, the notifier's waker and the sign-in throttle of
+    one web process."""
 
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     waker: Waker
+    login_throttle: LoginThrottle
 
 
 def app_state(app: FastAPI) -> WebState:

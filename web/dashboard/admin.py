@@ -22,6 +22,7 @@ from services.management import (
     update_organisation,
 )
 from services.parties import (
+    MIN_PASSWORD_LENGTH,
     Role,
     create_organisation,
     create_staff,
@@ -33,7 +34,6 @@ from web.sessions import Admin, Csrf, end_sessions_of
 
 router = APIRouter(include_in_schema=False)
 MAX_NAME = 128
-MIN_PASSWORD = 8
 
 
 def _text(form: FormData, name: str, limit: int = MAX_NAME) -> str:
@@ -228,7 +228,7 @@ async def staff_page(request: Request, admin: Admin) -> Response:
             "members": members,
             **(await _choices(request)),
             "error": request.query_params.get("error"),
-            "min_password": MIN_PASSWORD,
+            "min_password": MIN_PASSWORD_LENGTH,
         },
     )
 
@@ -240,7 +240,7 @@ async def create_staff_form(request: Request, admin: Admin) -> Response:
     name = _text(form, "name")
     password = _text(form, "password", 200)
     role = Role.ADMIN if form.get("role") == Role.ADMIN.value else Role.STAFF
-    if not name or len(password) < MIN_PASSWORD:
+    if not name or len(password) < MIN_PASSWORD_LENGTH:
         return see_other("/dashboard/staff?error=1")
     try:
         async with transaction(request) as session:

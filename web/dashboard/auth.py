@@ -10,17 +10,20 @@ from fastapi.responses import Response
 from orders.i18n import normalise_language
 from services.management import authenticate_staff, set_staff_language
 from web.dashboard.common import render, safe_next, see_other, transaction
+from web.login_throttle import account_key, client_ip, retry_after_header, throttled_sentence
 from web.sessions import (
     LANGUAGE_COOKIE,
     Csrf,
     current_session,
     end_session,
     is_https,
+    request_language,
     set_anonymous_csrf_cookie,
     set_session_cookie,
     set_session_language,
     start_session,
 )
+from web.state import request_state
 
 router = APIRouter(include_in_schema=False)
 MAX_FIELD = 200
@@ -44,7 +47,24 @@ async def login(
     password: Annotated[str, Form(max_length=MAX_FIELD)] = "",
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    """Check the name and password; start a new session (never reuse the old one)."""
+    """Check the name and password; start a new session (never reuse the old one).
+    Over the failed sign-in limit of the name or the IP: 429, no password checked."""
+    throttle = request_state(request).login_throttle
+    attempt = await throttle.begin(account=account_key("staff", name), ip=client_ip(request))
+    if attempt.refused:
+        refused = render(
+            request,
+            "dashboard/login.html",
+            {
+                "next": safe_next(next),
+                "throttled": throttled_sentence(attempt, request_language(request)),
+                "name": name,
+            },
+            status=429,
+        )
+        refused.headers.update(retry_after_header(attempt))
+        set_anonymous_csrf_cookie(refused, request)
+        return refused
     async with transaction(request) as session:
         staff = await authenticate_staff(session, name, password)
         if staff is None:
@@ -59,6 +79,7 @@ async def login(
         response = see_other(safe_next(next))
         await end_session(session, request)  # a new id at sign-in: no session fixation
         session_id = await start_session(session, staff=staff)
+    await throttle.succeeded(attempt)
     set_session_cookie(response, request, session_id)
     return response
 
