@@ -19,7 +19,13 @@ from services import make_engine, make_sessionmaker, prepare_database
 from services.errors import NotFound, UnknownCategory
 from services.models import Community
 from services.open311 import create_api_key
-from services.parties import Credentials, Role, create_organisation, create_staff
+from services.parties import (
+    MIN_PASSWORD_LENGTH,
+    Credentials,
+    Role,
+    create_organisation,
+    create_staff,
+)
 
 org_app = typer.Typer(help="Social organisations that claim and deliver tickets.")
 staff_app = typer.Typer(help="Community staff members.")
@@ -127,8 +133,8 @@ def staff_add(
     settings = _settings()
     if password is None:
         password = typer.prompt("Web password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 8:
-        typer.echo("The password needs at least 8 characters.", err=True)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        typer.echo(f"The password needs at least {MIN_PASSWORD_LENGTH} characters.", err=True)
         raise typer.Exit(2)
 
     async def run() -> Credentials:
