@@ -98,8 +98,12 @@ class ActionShowSummary(Action):
         return [SlotSet("awaiting_confirmation", True)]
 
 
-def _request_in_progress(tracker: Tracker) -> bool:
-    return bool(tracker.get_slot("request_id") and tracker.get_slot("category"))
+def _no_request_in_progress(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+    """True, having said so, when no request is being filled in (a stale button)."""
+    if tracker.get_slot("request_id") and tracker.get_slot("category"):
+        return False
+    dispatcher.utter_message(response="utter_nothing_to_submit")
+    return True
 
 
 class ActionOfferCategories(Action):
@@ -111,8 +115,7 @@ class ActionOfferCategories(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
     ) -> Events:
-        if not _request_in_progress(tracker):
-            dispatcher.utter_message(response="utter_nothing_to_submit")
+        if _no_request_in_progress(dispatcher, tracker):
             return []
         lang = language(tracker)
         current = tracker.get_slot("category")
@@ -139,8 +142,7 @@ class ActionSetCategory(ActionShowSummary):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
     ) -> Events:
-        if not _request_in_progress(tracker):
-            dispatcher.utter_message(response="utter_nothing_to_submit")
+        if _no_request_in_progress(dispatcher, tracker):
             return []
         chosen = next(tracker.get_latest_entity_values("category"), None)
         category = chosen if chosen in CATEGORIES else tracker.get_slot("category")

@@ -6,23 +6,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 from redis.asyncio import Redis
 
 from bot.dedupe import REDIS_RETRY_S, TTL_S, UpdateDeduper, bot_id_of
+from tests.clock import ManualClock
 from tests.faults.servers import OwnRedis
 from tests.servers import redis_server
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def fresh_bot_id() -> str:
@@ -38,14 +30,6 @@ def client(url: str) -> Redis:
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with redis_server(tmp_path_factory.mktemp("dedupe-redis")) as url:
         yield url
-
-
-@pytest.fixture
-async def own_redis(tmp_path: Path) -> AsyncIterator[OwnRedis]:
-    server = OwnRedis(tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_bot_id_is_the_token_prefix() -> None:
@@ -69,7 +53,7 @@ async def test_in_process_each_id_is_claimed_once() -> None:
 
 
 async def test_in_process_memory_is_bounded_in_time_and_size() -> None:
-    clock = Clock()
+    clock = ManualClock()
     dedupe = UpdateDeduper("1", ttl_s=100, max_local=3, clock=clock)
     assert await dedupe.claim(1)
     clock.now += 99
@@ -125,7 +109,7 @@ async def test_the_redis_client_may_come_later(redis_url: str) -> None:
 async def test_a_dead_redis_falls_back_to_memory_and_is_used_again(
     own_redis: OwnRedis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = Clock()
+    clock = ManualClock()
     clients = [client(own_redis.url), client(own_redis.url)]
     bot = fresh_bot_id()
     worker_a, worker_b = (UpdateDeduper(bot, c, clock=clock) for c in clients)

@@ -16,6 +16,7 @@ from orders.frontdesk import FrontDesk, Sender
 from orders.i18n import t
 from orders.ratelimit import Decision, RateLimiter
 from services import make_engine, make_sessionmaker, prepare_database
+from tests.clock import ManualClock
 from tests.e2e.conftest import make_settings, start_bot, stop_bot
 from tests.fakes.telegram_api import FakeTelegram
 from tests.faults.servers import FakeEngine, OwnRedis
@@ -23,16 +24,8 @@ from tests.faults.servers import FakeEngine, OwnRedis
 Sessions = async_sessionmaker[AsyncSession]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_bucket_allows_the_limit_then_warns_once_then_drops() -> None:
-    clock = Clock()
+    clock = ManualClock()
     limiter = RateLimiter(5, clock=clock)
     decisions = [limiter._check_local("a") for _ in range(8)]
     assert decisions == [Decision.ALLOW] * 5 + [Decision.WARN, Decision.DROP, Decision.DROP]
@@ -49,19 +42,11 @@ async def test_zero_means_no_limit() -> None:
     assert {await limiter.check("a") for _ in range(500)} == {Decision.ALLOW}
 
 
-@pytest.fixture
-async def redis_server(tmp_path: Path) -> AsyncIterator[OwnRedis]:
-    server = OwnRedis(tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
-
-
 async def test_redis_window_is_shared_by_workers_and_a_dead_redis_falls_back(
-    redis_server: OwnRedis,
+    own_redis: OwnRedis,
 ) -> None:
-    clients = [Redis.from_url(redis_server.url, socket_timeout=2, socket_connect_timeout=2)]
-    clients.append(Redis.from_url(redis_server.url, socket_timeout=2, socket_connect_timeout=2))
+    clients = [Redis.from_url(own_redis.url, socket_timeout=2, socket_connect_timeout=2)]
+    clients.append(Redis.from_url(own_redis.url, socket_timeout=2, socket_connect_timeout=2))
     worker_a, worker_b = (RateLimiter(6, client) for client in clients)
     try:
         decisions = []
@@ -69,7 +54,7 @@ async def test_redis_window_is_shared_by_workers_and_a_dead_redis_falls_back(
             decisions.append(await (worker_a if i % 2 else worker_b).check("telegram:1"))
         assert decisions == [Decision.ALLOW] * 6 + [Decision.WARN, Decision.DROP, Decision.DROP]
         assert await worker_a.check("telegram:2") is Decision.ALLOW
-        redis_server.stop()
+        own_redis.stop()
         # Redis gone: the in-process bucket decides, residents are still served.
         fallback = [await worker_a.check("telegram:3") for _ in range(7)]
         assert fallback == [Decision.ALLOW] * 6 + [Decision.WARN]

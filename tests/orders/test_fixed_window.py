@@ -7,18 +7,11 @@ from __future__ import annotations
 import pytest
 
 from orders.ratelimit import FixedWindowCounter
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import ManualClock
 
 
 async def test_counts_per_key_and_starts_again_in_the_next_window() -> None:
-    clock = Clock(9_000.0)  # the start of a 900 s window
+    clock = ManualClock(9_000.0)  # the start of a 900 s window
     counter = FixedWindowCounter("t:", 900, clock=clock)
     counts = [(await counter.add("a")).count for _ in range(3)]
     assert counts == [1, 2, 3]
@@ -32,7 +25,7 @@ async def test_counts_per_key_and_starts_again_in_the_next_window() -> None:
 
 
 async def test_undo_and_clear() -> None:
-    clock = Clock(0.0)
+    clock = ManualClock(0.0)
     counter = FixedWindowCounter("t:", 60, clock=clock)
     first = await counter.add("k")
     second = await counter.add("k")
@@ -46,7 +39,7 @@ async def test_undo_and_clear() -> None:
 
 
 async def test_memory_is_bounded() -> None:
-    clock = Clock(0.0)
+    clock = ManualClock(0.0)
     counter = FixedWindowCounter("t:", 60, clock=clock, max_keys=10)
     for i in range(10):
         await counter.add(f"old-{i}")

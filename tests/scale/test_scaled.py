@@ -10,6 +10,7 @@ import itertools
 import re
 import secrets
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services import Resident, Ticket, TicketEvent, make_engine, make_sessionmaker
 from tests.e2e.test_filing import file_request
 from tests.e2e.test_lifecycle import claimed_events, expect, link, org
+from tests.fakes.telegram_api import FakeUser
 from tests.scale.conftest import Scaled
 
 pytestmark = pytest.mark.timeout(300)
@@ -140,11 +142,10 @@ async def test_claim_race_across_bot_workers(
     assert workers == {"bot1", "bot2"}, (query_a, query_b, workers)
 
 
-async def test_webhook_refuses_requests_without_the_secret(scaled: Scaled) -> None:
-    uid = user_id()
-    user = scaled.fake.user(uid, first_name="Mallory", language_code="en")
-    update = {
-        "update_id": 990_000_001,
+def start_update(user: FakeUser, update_id: int) -> dict[str, Any]:
+    """A Telegram update carrying `/start` from this fake user, to post to a webhook."""
+    return {
+        "update_id": update_id,
         "message": {
             "message_id": 1,
             "from": user.as_user(),
@@ -154,10 +155,22 @@ async def test_webhook_refuses_requests_without_the_secret(scaled: Scaled) -> No
             "entities": [{"offset": 0, "length": 6, "type": "bot_command"}],
         },
     }
+
+
+def webhook_targets(scaled: Scaled) -> list[str]:
+    """Every bot worker's webhook URL, and the load balancer's when there is one."""
     path = "/" + scaled.plan["webhook_url"].split("/", 3)[3]
     targets = [f"{bot}{path}" for bot in scaled.plan["bots"]]
     if scaled.plan["nginx"]:
         targets.append(scaled.plan["webhook_url"])
+    return targets
+
+
+async def test_webhook_refuses_requests_without_the_secret(scaled: Scaled) -> None:
+    uid = user_id()
+    user = scaled.fake.user(uid, first_name="Mallory", language_code="en")
+    update = start_update(user, 990_000_001)
+    targets = webhook_targets(scaled)
     before = await scaled.worker_stats()
     header = "X-Telegram-Bot-Api-Secret-Token"
     async with httpx.AsyncClient(timeout=10) as client:
@@ -183,21 +196,8 @@ async def test_webhook_refuses_requests_without_the_secret(scaled: Scaled) -> No
 async def test_a_redelivered_update_is_handled_once_across_workers(scaled: Scaled) -> None:
     uid = user_id()
     user = scaled.fake.user(uid, first_name="Rosa", language_code="en")
-    update = {
-        "update_id": 900_000_000 + secrets.randbelow(10**8),
-        "message": {
-            "message_id": 1,
-            "from": user.as_user(),
-            "chat": user.as_chat(),
-            "date": 1_760_000_000,
-            "text": "/start",
-            "entities": [{"offset": 0, "length": 6, "type": "bot_command"}],
-        },
-    }
-    path = "/" + scaled.plan["webhook_url"].split("/", 3)[3]
-    targets = [f"{bot}{path}" for bot in scaled.plan["bots"]]
-    if scaled.plan["nginx"]:
-        targets.append(scaled.plan["webhook_url"])
+    update = start_update(user, 900_000_000 + secrets.randbelow(10**8))
+    targets = webhook_targets(scaled)
     headers = {"X-Telegram-Bot-Api-Secret-Token": scaled.secret}
     before = await scaled.worker_stats()
     async with httpx.AsyncClient(timeout=30) as client:

@@ -11,7 +11,6 @@ import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orders.i18n import t
 from orders.settings import Settings
+from tests.clock import ManualClock
 from tests.faults.servers import OwnRedis
 from tests.servers import redis_server
 from tests.web.conftest import make_org
@@ -34,16 +34,6 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 WINDOW_S = 15 * 60
 # The clock starts at the beginning of a window, so a refusal says "15 minutes".
 START = 1_800_000_000.0 - (1_800_000_000 % WINDOW_S)
-
-
-class Clock:
-    """Wall-clock seconds that the test moves by hand."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def random_ip() -> str:
@@ -116,7 +106,7 @@ async def test_the_sixth_attempt_is_refused_even_with_the_right_password(
     db_url: str, db: Sessions, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    clock = Clock()
+    clock = ManualClock(START)
     victim = await new_staff(db)
     bystander = await new_staff(db)
     async with running(settings_for(db_url), clock) as app:
@@ -153,7 +143,10 @@ async def test_the_sixth_attempt_is_refused_even_with_the_right_password(
 
 async def test_a_success_clears_the_accounts_failures(db_url: str, db: Sessions) -> None:
     staff = await new_staff(db)
-    async with running(settings_for(db_url), Clock()) as app, browser(app, random_ip()) as client:
+    async with (
+        running(settings_for(db_url), ManualClock(START)) as app,
+        browser(app, random_ip()) as client,
+    ):
         await fail(client, staff.name, 4)
         assert (await staff_login(client, staff.name, PASSWORD)).status_code == 303
         client.cookies.clear()
@@ -167,7 +160,7 @@ async def test_the_per_ip_limit_covers_every_name_and_both_sign_in_pages(
     staff = await new_staff(db)
     organisation = await make_org(db)
     settings = settings_for(db_url, login_max_failures_per_ip=8)
-    async with running(settings, Clock()) as app:
+    async with running(settings, ManualClock(START)) as app:
         ip = random_ip()
         async with browser(app, ip, "en") as sprayer:
             for i in range(8):  # one guess per name: no account reaches its limit
@@ -190,7 +183,7 @@ async def test_organisation_password_sign_in_is_throttled_per_name(
     db_url: str, db: Sessions
 ) -> None:
     organisation = await make_org(db)
-    async with running(settings_for(db_url), Clock()) as app:
+    async with running(settings_for(db_url), ManualClock(START)) as app:
         async with browser(app, random_ip()) as owner:
             signed_in = await org_login(owner, token=organisation.token)
             assert signed_in.status_code == 303
@@ -233,7 +226,7 @@ async def test_two_web_apps_count_failures_together_through_redis(
     db_url: str, db: Sessions, shared_redis_url: str
 ) -> None:
     staff = await new_staff(db)
-    clock = Clock()
+    clock = ManualClock(START)
     settings = settings_for(db_url, shared_redis_url)
     async with running(settings, clock) as one, running(settings, clock) as two:
         async with browser(one, random_ip()) as via_one, browser(two, random_ip()) as via_two:
@@ -252,21 +245,13 @@ async def test_two_web_apps_count_failures_together_through_redis(
         await redis.aclose()
 
 
-@pytest.fixture
-async def own_redis(tmp_path: Path) -> AsyncIterator[OwnRedis]:
-    server = OwnRedis(tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
-
-
 async def test_redis_going_away_falls_back_to_the_process_and_never_locks_anyone_out(
     db_url: str, db: Sessions, own_redis: OwnRedis, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
     victim, colleague = await new_staff(db), await new_staff(db)
     settings = settings_for(db_url, own_redis.url)
-    async with running(settings, Clock()) as app, browser(app, random_ip()) as client:
+    async with running(settings, ManualClock(START)) as app, browser(app, random_ip()) as client:
         await fail(client, victim.name, 2)  # counted in Redis
         own_redis.stop()
         # Staff still sign in while Redis is down.
@@ -289,7 +274,7 @@ async def test_defaults_are_five_per_account_and_thirty_per_ip_in_fifteen_minute
 
 async def test_a_wait_of_one_minute_reads_naturally(db_url: str, db: Sessions) -> None:
     staff: WebStaff = await new_staff(db)
-    clock = Clock()
+    clock = ManualClock(START)
     async with running(settings_for(db_url), clock) as app:
         async with browser(app, random_ip(), "en") as client:
             await fail(client, staff.name, 5)
