@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.errors import NotFound, UnknownCategory
 from services.models import Category, Community, Organisation, Staff
-from services.parties import hash_password, verify_password
+from services.parties import hash_password, password_matches
 
 # Verifying against this keeps a sign-in with an unknown name as slow as a wrong
 # password, so timing does not tell which names exist.
@@ -28,9 +28,9 @@ async def authenticate_staff(session: AsyncSession, name: str, password: str) ->
     """The active staff member with this name and password, else None."""
     staff = await session.scalar(select(Staff).where(Staff.name == name.strip()))
     if staff is None or not staff.active or not staff.password_hash:
-        verify_password(_DUMMY_HASH, password)
+        await password_matches(_DUMMY_HASH, password)
         return None
-    return staff if verify_password(staff.password_hash, password) else None
+    return staff if await password_matches(staff.password_hash, password) else None
 
 
 async def set_staff_language(session: AsyncSession, staff_id: int, language: str) -> None:

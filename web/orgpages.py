@@ -43,8 +43,8 @@ from services.parties import (
     authenticate_organisation,
     digest,
     organisation_by_token,
+    password_matches,
     set_organisation_password,
-    verify_password,
 )
 from services.tickets import get_ticket
 from web.login_throttle import (
@@ -444,9 +444,9 @@ def _password_page(
     )
 
 
-def _proves_the_organisation(organisation: Organisation, secret: str) -> bool:
+async def _proves_the_organisation(organisation: Organisation, secret: str) -> bool:
     """The current password, or the API token (the organisation's master credential)."""
-    if verify_password(organisation.password_hash, secret):
+    if await password_matches(organisation.password_hash, secret):
         return True
     token = secret.strip()
     stored = organisation.token_hash or ""
@@ -495,7 +495,7 @@ async def password(
                 page = _password_page(request, fresh, flash=refused, kind="error", status=429)
                 page.headers.update(retry_after_header(attempt))
                 return page
-            if not _proves_the_organisation(fresh, current_password):
+            if not await _proves_the_organisation(fresh, current_password):
                 wrong = t("account_password_wrong_current", language)
                 return _password_page(request, fresh, flash=wrong, kind="error", status=400)
         await set_organisation_password(session, fresh, new_password)

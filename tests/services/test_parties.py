@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +20,7 @@ from services.parties import (
     organisation_by_token,
     organisation_chats,
     party_of_chat,
+    password_matches,
     redeem_link_code,
     set_organisation_active,
     staff_by_token,
@@ -302,3 +305,15 @@ async def test_organisation_rows_hold_no_plain_token(session: AsyncSession) -> N
     org = await make_org(session, link=False)
     stored = await session.scalar(select(Organisation.token_hash).where(Organisation.id == org.id))
     assert stored == digest(org.credentials.token) != org.credentials.token
+
+
+async def test_a_password_check_leaves_the_event_loop_free() -> None:
+    # argon2 takes ~0.1 s of CPU: on the event loop it would stall every other request.
+    stored = hash_password("correct horse battery")
+    check = asyncio.create_task(password_matches(stored, "wrong guess, long enough"))
+    await asyncio.sleep(0)  # the check starts
+    others = await asyncio.gather(*(asyncio.sleep(0, result=n) for n in range(3)))
+    assert others == [0, 1, 2]
+    assert not check.done(), "the other coroutines ran only after the check"
+    assert await check is False
+    assert await password_matches(stored, "correct horse battery") is True

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 
 from orders.i18n import t
 from services.models import Staff
-from services.parties import set_staff_password, verify_password
+from services.parties import password_matches, set_staff_password
 from web.dashboard.common import language, render, see_other, transaction
 from web.login_throttle import (
     account_key,
@@ -78,7 +78,7 @@ async def change_password(
     assert signed_in is not None
     async with transaction(request) as session:
         fresh = await session.get(Staff, staff.id)
-        if fresh is None or not verify_password(fresh.password_hash, current_password):
+        if fresh is None or not await password_matches(fresh.password_hash, current_password):
             wrong = t("account_password_wrong_current", lang)
             return _page(request, flash=wrong, kind="error", status=400)
         await set_staff_password(session, fresh, new_password)
