@@ -6,6 +6,8 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -136,14 +138,27 @@ def chat(user: Annotated[str, typer.Option("--user", help="Terminal resident id.
         asyncio.run(run_chat(settings, user, sys.stdin, sys.stdout))
 
 
+@contextmanager
+def _exact_stack(settings: Settings) -> Iterator[None]:
+    """The stack for commands whose answers must come from the current model."""
+    from orders.supervisor import StaleEngine, running_stack
+
+    log = settings.data_dir / "logs" / "stack.log"
+    try:
+        with running_stack(settings, with_bot=False, log=log, exact_model=True):
+            yield
+    except StaleEngine as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def classify() -> None:
     """Classify one message per stdin line; print one JSON object per line."""
-    from orders.supervisor import running_stack
     from orders.terminal import classify as run_classify
 
     settings = _settings()
-    with running_stack(settings, with_bot=False, log=settings.data_dir / "logs" / "stack.log"):
+    with _exact_stack(settings):
         asyncio.run(run_classify(settings))
 
 
@@ -160,10 +175,9 @@ def evaluate_nlu(
     read: it quotes held-out messages.
     """
     from orders.nlu_eval import evaluate, load_heldout, summary
-    from orders.supervisor import running_stack
 
     settings = _settings()
-    with running_stack(settings, with_bot=False, log=settings.data_dir / "logs" / "stack.log"):
+    with _exact_stack(settings):
         report = asyncio.run(evaluate(settings.rasa_url, load_heldout()))
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,14 @@ from honcho.manager import Manager
 from honcho.printer import Printer
 
 from orders import PROJECT_ROOT
-from orders.engine import actions_command, actions_env, engine_env, ensure_model, rasa_command
+from orders.engine import (
+    actions_command,
+    actions_env,
+    engine_env,
+    ensure_model,
+    model_path,
+    rasa_command,
+)
 from orders.settings import Settings
 from services import prepare_database
 
@@ -76,10 +83,44 @@ def stack_ready(settings: Settings) -> bool:
     )
 
 
+class StaleEngine(RuntimeError):
+    """The running engine serves another model than the current training data's."""
+
+
+def served_model(settings: Settings) -> str | None:
+    """The file name of the model the running engine serves, if it says."""
+    try:
+        model_file = httpx.get(f"{settings.rasa_url}/status", timeout=2.0).json().get("model_file")
+    except (httpx.HTTPError, ValueError):
+        return None
+    return Path(str(model_file)).name if model_file else None
+
+
+def check_served_model(settings: Settings, *, exact: bool) -> None:
+    """A running engine left from before the training data changed would answer with an
+    older model: StaleEngine when the answers must come from the current model (classify,
+    evaluate-nlu), else a warning on stderr."""
+    served, expected = served_model(settings), model_path(settings).name
+    if served == expected:
+        return
+    message = (
+        f"The engine at {settings.rasa_url} serves {served or 'an unknown model'}, not "
+        f"{expected} (the model of the current training data). Stop that stack, or set "
+        "RASA_PORT and ACTIONS_PORT to free ports so that a new one is started."
+    )
+    if exact:
+        raise StaleEngine(message)
+    print(f"Warning: {message}", file=sys.stderr, flush=True)
+
+
 @contextmanager
-def running_stack(settings: Settings, *, with_bot: bool, log: Path) -> Iterator[None]:
-    """Use the running stack, or start one in the background and stop it afterwards."""
+def running_stack(
+    settings: Settings, *, with_bot: bool, log: Path, exact_model: bool = False
+) -> Iterator[None]:
+    """Use the running stack, or start one in the background and stop it afterwards.
+    A running stack with another model is refused (`exact_model`) or warned about."""
     if stack_ready(settings):
+        check_served_model(settings, exact=exact_model)
         yield
         return
     log.parent.mkdir(parents=True, exist_ok=True)

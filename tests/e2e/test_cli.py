@@ -10,16 +10,19 @@ import sys
 from pathlib import Path
 
 from orders import PROJECT_ROOT
+from orders.engine import ensure_model
 from orders.settings import Settings
 from tests.e2e.conftest import make_settings
-from tests.servers import port_open, stack_env
+from tests.servers import action_server, port_open, rasa_server, stack_env
 
 ORDERS = [sys.executable, "-m", "orders.cli"]
 
 
-def run_orders(args: list[str], settings: Settings, stdin: str, timeout: float) -> str:
+def orders_command(
+    args: list[str], settings: Settings, stdin: str, timeout: float
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **stack_env(settings), "LANG": "C.UTF-8"}
-    result = subprocess.run(
+    return subprocess.run(
         ORDERS + args,
         input=stdin,
         capture_output=True,
@@ -29,6 +32,10 @@ def run_orders(args: list[str], settings: Settings, stdin: str, timeout: float) 
         timeout=timeout,
         check=False,
     )
+
+
+def run_orders(args: list[str], settings: Settings, stdin: str, timeout: float) -> str:
+    result = orders_command(args, settings, stdin, timeout)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
@@ -52,6 +59,20 @@ def test_classify_prints_one_json_object_per_line(stack: Settings) -> None:
     assert rows[1]["label"] == "elder_care"
     assert (rows[2]["label"], rows[2]["intent"], rows[2]["category"]) == ("greet", "greet", None)
     assert 0.0 < rows[0]["confidence"] <= 1.0
+
+
+def test_classify_refuses_an_engine_serving_another_model(tmp_path: Path) -> None:
+    # An engine left running from before the training data changed: its answers would
+    # not be the production model's. Here: the same model under another name.
+    settings = make_settings(tmp_path)
+    older = tmp_path / "orders-0000000000000000.tar.gz"
+    older.write_bytes(ensure_model(settings).read_bytes())
+    with action_server(settings, tmp_path / "actions.log"):
+        with rasa_server(settings, older, tmp_path / "rasa.log"):
+            result = orders_command(["classify"], settings, "水管漏了\n", timeout=120)
+    assert result.returncode == 1, result.stdout
+    assert "serves orders-0000000000000000.tar.gz, not orders-" in result.stderr
+    assert result.stdout == ""
 
 
 def test_terminal_chat_files_a_request(stack: Settings) -> None:
