@@ -15,7 +15,7 @@ from tests.e2e.test_alerts import tickets_of
 from tests.e2e.test_filing import one
 from tests.fakes.telegram_api import BotMessage, FakeTelegram, FakeUser
 
-VAGUE = ("家里有点事", "我家那个东西", "那个啥")
+VAGUE = ("家里有点事", "我家那个东西", "嗯 那个事")
 
 
 async def clarified(user: FakeUser, text: str) -> BotMessage:
