@@ -25,22 +25,19 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from orders.ratelimit import REDIS_RETRY_S, RedisFallback, RedisSource
+
+__all__ = ["REDIS_RETRY_S", "TTL_S", "UpdateDeduper", "bot_id_of"]
 
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "orders:update:"
 # Telegram keeps an update it could not deliver for at most 24 hours.
 TTL_S = 24 * 60 * 60
-# After a Redis error, the local memory decides alone for this long (one warning each time).
-REDIS_RETRY_S = 10.0
 # Update ids remembered in process (an int and a float each: a few MB at most).
 MAX_LOCAL = 100_000
-
-# The Redis client itself, or where to find it when it is created later (the Waker is
-# built in the application's post_init, after the webhook app).
-RedisSource = Redis | Callable[[], Redis | None] | None
 
 
 def bot_id_of(token: str) -> str:
@@ -61,22 +58,17 @@ class UpdateDeduper:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.bot_id = bot_id
-        self._redis = redis
+        # The Waker's client is built in the application's post_init, after the webhook
+        # app: `redis` may be a function that finds it.
+        self._redis = RedisFallback(redis, clock, "bot.dedupe_", logger)
         self._ttl_s = ttl_s
         self._max_local = max_local
         self._clock = clock
         self._seen: OrderedDict[int, float] = OrderedDict()  # update id -> forget at
-        self._redis_down_until = 0.0
-        self._redis_failed = False
 
     def key(self, update_id: int) -> str:
         """The Redis key of one update's claim."""
         return f"{KEY_PREFIX}{self.bot_id}:{update_id}"
-
-    def _client(self) -> Redis | None:
-        if self._redis is None or isinstance(self._redis, Redis):
-            return self._redis
-        return self._redis()
 
     async def claim(self, update_id: int) -> bool:
         """True the first time `update_id` is seen (process it), False for a copy."""
@@ -87,19 +79,15 @@ class UpdateDeduper:
         # Remembered before Redis is asked, so a copy arriving at this worker meanwhile
         # (or while Redis fails) is already a duplicate.
         self._seen[update_id] = now + self._ttl_s
-        redis = self._client()
-        if redis is None or now < self._redis_down_until:
+        redis = self._redis.client()
+        if redis is None:
             return True
         try:
             first = await redis.set(self.key(update_id), "1", nx=True, ex=self._ttl_s)
         except (RedisError, OSError) as exc:
-            self._redis_down_until = self._clock() + REDIS_RETRY_S
-            self._redis_failed = True
-            logger.warning("bot.dedupe_redis_unavailable fallback=local error=%s", exc)
+            self._redis.failed(exc)
             return True
-        if self._redis_failed:
-            self._redis_failed = False
-            logger.info("bot.dedupe_redis_available")
+        self._redis.answered()
         return bool(first)
 
     def _forget_old(self, now: float) -> None:

@@ -42,26 +42,49 @@ REDIS_RETRY_S = 10.0
 MAX_BUCKETS = 100_000
 
 
+# The Redis client itself, or where to find it when it is created after the user of it.
+RedisSource = Redis | Callable[[], Redis | None] | None
+
+
 class RedisFallback:
     """When to use Redis: there is a client and it has not failed in the last
-    REDIS_RETRY_S seconds. After a failure the caller's in-process state decides."""
+    REDIS_RETRY_S seconds. After a failure the caller's in-process state decides.
+    Logs `<event>redis_unavailable` at each failure and `<event>redis_available` once
+    when Redis answers again."""
 
-    def __init__(self, redis: Redis | None, clock: Callable[[], float], name: str) -> None:
-        self.redis = redis
+    def __init__(
+        self,
+        redis: RedisSource,
+        clock: Callable[[], float],
+        event: str,
+        log: logging.Logger = logger,
+    ) -> None:
+        self._redis = redis
+        self._log = log
         self._clock = clock
-        self._name = name
+        self._event = event
         self._down_until = 0.0
+        self._failed = False
 
     def client(self) -> Redis | None:
         """The Redis client to use now, or None (no Redis, or it failed lately)."""
-        if self.redis is None or self._clock() < self._down_until:
+        if self._clock() < self._down_until:
             return None
-        return self.redis
+        if self._redis is None or isinstance(self._redis, Redis):
+            return self._redis
+        return self._redis()
 
     def failed(self, exc: BaseException) -> None:
         """Redis failed: use the in-process state for the next REDIS_RETRY_S seconds."""
         self._down_until = self._clock() + REDIS_RETRY_S
-        logger.warning("%s.redis_unavailable fallback=local error=%s", self._name, exc)
+        self._failed = True
+        self._log.warning("%sredis_unavailable fallback=local error=%s", self._event, exc)
+
+    def answered(self) -> None:
+        """Redis answered: say so once if it had failed."""
+        if self._failed:
+            self._failed = False
+            self._log.info("%sredis_available", self._event)
 
 
 async def _incr_in_window(redis: Redis, name: str, ttl_s: int) -> int:
@@ -106,7 +129,7 @@ class RateLimiter:
         self.per_minute = per_minute
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {} if buckets is None else buckets
-        self._fallback = RedisFallback(redis, clock, "ratelimit")
+        self._fallback = RedisFallback(redis, clock, "ratelimit.")
 
     @classmethod
     def shared(cls, per_minute: int, redis: Redis | None = None) -> RateLimiter:
@@ -121,9 +144,12 @@ class RateLimiter:
         redis = self._fallback.client()
         if redis is not None:
             try:
-                return await self._check_redis(redis, key)
+                decision = await self._check_redis(redis, key)
             except (RedisError, OSError) as exc:
                 self._fallback.failed(exc)
+            else:
+                self._fallback.answered()
+                return decision
         return self._check_local(key)
 
     async def _check_redis(self, redis: Redis, key: str) -> Decision:
@@ -207,7 +233,7 @@ class FixedWindowCounter:
         self._clock = clock
         self._max_keys = max_keys
         self._local: dict[str, tuple[int, int]] = {}  # key -> (window, count)
-        self._fallback = RedisFallback(redis, clock, prefix.rstrip(":").replace(":", "."))
+        self._fallback = RedisFallback(redis, clock, prefix.rstrip(":").replace(":", ".") + ".")
 
     def _name(self, key: str, window: int) -> str:
         return f"{self.prefix}{key}:{window}"
@@ -229,6 +255,7 @@ class FixedWindowCounter:
             except (RedisError, OSError) as exc:
                 self._fallback.failed(exc)
             else:
+                self._fallback.answered()
                 return WindowCount(key, window, count, retry_after, in_redis=True)
         return WindowCount(key, window, self._add_local(key, window), retry_after, in_redis=False)
 
