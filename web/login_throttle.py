@@ -22,14 +22,18 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from fastapi import Request
+from fastapi.responses import Response
 from redis.asyncio import Redis
 
 from orders.i18n import t
 from orders.ratelimit import FixedWindowCounter, WindowCount
 
 logger = logging.getLogger(__name__)
+
+ResponseT = TypeVar("ResponseT", bound=Response)
 
 ACCOUNT_PREFIX = "orders:login:account:"
 IP_PREFIX = "orders:login:ip:"
@@ -112,9 +116,10 @@ class LoginThrottle:
             await self._accounts.clear(attempt.account.key)
 
 
-def retry_after_header(attempt: Attempt) -> dict[str, str]:
-    """The Retry-After header of a refused attempt."""
-    return {"Retry-After": str(attempt.retry_after_s)}
+def with_retry_after(response: ResponseT, attempt: Attempt) -> ResponseT:
+    """The page answering a refused attempt, with its Retry-After header."""
+    response.headers["Retry-After"] = str(attempt.retry_after_s)
+    return response
 
 
 def throttled_sentence(attempt: Attempt, language: str) -> str:

@@ -51,8 +51,8 @@ from web.login_throttle import (
     Attempt,
     account_key,
     client_ip,
-    retry_after_header,
     throttled_sentence,
+    with_retry_after,
 )
 from web.password_change import form_context, new_password_problem
 from web.sessions import (
@@ -149,7 +149,7 @@ def _login_page(
         status=status,
     )
     if refused is not None:
-        response.headers.update(retry_after_header(refused))
+        with_retry_after(response, refused)
     set_anonymous_csrf_cookie(response, request)
     return response
 
@@ -493,8 +493,7 @@ async def password(
             if attempt.refused:
                 refused = throttled_sentence(attempt, language)
                 page = _password_page(request, fresh, flash=refused, kind="error", status=429)
-                page.headers.update(retry_after_header(attempt))
-                return page
+                return with_retry_after(page, attempt)
             if not await _proves_the_organisation(fresh, current_password):
                 wrong = t("account_password_wrong_current", language)
                 return _password_page(request, fresh, flash=wrong, kind="error", status=400)

@@ -20,8 +20,8 @@ from web.dashboard.common import language, render, see_other, transaction
 from web.login_throttle import (
     account_key,
     client_ip,
-    retry_after_header,
     throttled_sentence,
+    with_retry_after,
 )
 from web.password_change import MAX_FIELD, form_context, new_password_problem
 from web.sessions import Csrf, StaffMember, current_session, end_other_sessions
@@ -71,9 +71,8 @@ async def change_password(
     throttle = request_state(request).login_throttle
     attempt = await throttle.begin(account=account_key("staff", staff.name), ip=client_ip(request))
     if attempt.refused:
-        refused = _page(request, flash=throttled_sentence(attempt, lang), kind="error", status=429)
-        refused.headers.update(retry_after_header(attempt))
-        return refused
+        sentence = throttled_sentence(attempt, lang)
+        return with_retry_after(_page(request, flash=sentence, kind="error", status=429), attempt)
     signed_in = await current_session(request)
     assert signed_in is not None
     async with transaction(request) as session:

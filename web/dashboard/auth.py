@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from orders.i18n import normalise_language
 from services.management import authenticate_staff, set_staff_language
 from web.dashboard.common import render, safe_next, see_other, transaction
-from web.login_throttle import account_key, client_ip, retry_after_header, throttled_sentence
+from web.login_throttle import account_key, client_ip, throttled_sentence, with_retry_after
 from web.sessions import (
     LANGUAGE_COOKIE,
     Csrf,
@@ -52,17 +52,19 @@ async def login(
     throttle = request_state(request).login_throttle
     attempt = await throttle.begin(account=account_key("staff", name), ip=client_ip(request))
     if attempt.refused:
-        refused = render(
-            request,
-            "dashboard/login.html",
-            {
-                "next": safe_next(next),
-                "throttled": throttled_sentence(attempt, request_language(request)),
-                "name": name,
-            },
-            status=429,
+        refused = with_retry_after(
+            render(
+                request,
+                "dashboard/login.html",
+                {
+                    "next": safe_next(next),
+                    "throttled": throttled_sentence(attempt, request_language(request)),
+                    "name": name,
+                },
+                status=429,
+            ),
+            attempt,
         )
-        refused.headers.update(retry_after_header(attempt))
         set_anonymous_csrf_cookie(refused, request)
         return refused
     async with transaction(request) as session:
