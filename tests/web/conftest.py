@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from orders.settings import Settings
 from services.db import make_sessionmaker
+from services.open311 import create_api_key
 from services.parties import Role, create_organisation, create_staff
 from services.tickets import get_or_create_resident
 from services.workflow import file_ticket
@@ -132,3 +133,11 @@ async def file(
             idempotency_key=None,
         )
         return ticket.number
+
+
+@pytest.fixture
+async def api_key(db: async_sessionmaker[AsyncSession]) -> str:
+    """A new Open311 API key's secret."""
+    async with db() as session, session.begin():
+        _, secret = await create_api_key(session, name=unique("client"))
+    return secret

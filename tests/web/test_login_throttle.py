@@ -134,7 +134,9 @@ async def test_the_sixth_attempt_is_refused_even_with_the_right_password(
 
     # Refusals are logged with the account's hash only: no name, no password.
     throttled = [r.getMessage() for r in caplog.records if "login.throttled" in r.getMessage()]
-    assert throttled and all(account_key("staff", victim.name) in m for m in throttled)
+    hashed = account_key("staff", victim.name)
+    assert hashed is not None
+    assert throttled and all(hashed in m for m in throttled)
     for record in caplog.records:
         text = record.getMessage()
         assert victim.name not in text and victim.name.upper() not in text

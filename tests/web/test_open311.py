@@ -1,10 +1,9 @@
 """Open311 GeoReport v2 conformance: every endpoint in JSON and XML (XML parsed with
-xml.etree), the spec's defaults and filters, its error format, and the privacy rule."""
+xml.etree), the spec's defaults and filters, its error format, idempotent POSTs, and
+`orders apikey add`. The privacy rule: test_open311_privacy.py."""
 
 from __future__ import annotations
 
-import re
-import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,131 +18,28 @@ from orders.cli import app as cli
 from orders.settings import Settings
 from services import workflow
 from services.models import Organisation, Resident, Ticket
-from services.open311 import api_key_by_secret, coarse_address, create_api_key, scrub_text
+from services.open311 import api_key_by_secret
 from services.tickets import get_or_create_resident
-from tests.web.conftest import PHONE, file, make_org, unique
-from web.state import WebState
-
-V2 = "/open311/v2"
-NUMBER = re.compile(r"RO-\d{6}-\d{4,}")
-CATEGORY_CODES = {
-    "repair",
-    "elder_care",
-    "legal_aid",
-    "mediation",
-    "medical",
-    "counselling",
-    "childcare",
-    "disability",
-    "housekeeping",
-    "property",
-    "policy",
-}
-REQUEST_FIELDS = (
-    "service_request_id",
-    "status",
-    "status_notes",
-    "service_name",
-    "service_code",
-    "description",
-    "agency_responsible",
-    "service_notice",
-    "requested_datetime",
-    "updated_datetime",
-    "expected_datetime",
-    "address",
-    "address_id",
-    "zipcode",
-    "lat",
-    "long",
-    "media_url",
+from tests.web.conftest import file, make_org, unique
+from tests.web.open311_support import (
+    CATEGORY_CODES,
+    FLAT_ADDRESS,
+    NUMBER,
+    REQUEST_FIELDS,
+    V2,
+    assert_error,
+    assert_json_error,
+    aware,
+    check_request_types,
+    filed_via_api,
+    json_list,
+    post,
+    ticket,
+    valid_fields,
+    xml_record,
+    xml_root,
 )
-FLAT_ADDRESS = "幸福小区3栋2单元501室"
-
-
-# --- helpers ------------------------------------------------------------------------------
-
-
-def xml_root(response: httpx.Response, root: str) -> ET.Element:
-    assert response.headers["content-type"].startswith("text/xml")
-    assert response.text.startswith('<?xml version="1.0" encoding="UTF-8"?>')
-    element = ET.fromstring(response.content)
-    assert element.tag == root
-    return element
-
-
-def xml_record(element: ET.Element) -> dict[str, str]:
-    """A flat element's children as {tag: text} ("" for empty elements)."""
-    return {child.tag: child.text or "" for child in element}
-
-
-def json_list(response: httpx.Response) -> list[dict[str, Any]]:
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert isinstance(body, list)
-    return body
-
-
-def assert_json_error(response: httpx.Response, status: int) -> str:
-    assert response.status_code == status
-    body = json_list(response)
-    assert len(body) == 1 and set(body[0]) == {"code", "description"}
-    assert body[0]["code"] == status
-    assert isinstance(body[0]["description"], str) and body[0]["description"]
-    return str(body[0]["description"])
-
-
-def assert_xml_error(response: httpx.Response, status: int) -> str:
-    assert response.status_code == status
-    root = xml_root(response, "errors")
-    errors = root.findall("error")
-    assert len(errors) == 1
-    record = xml_record(errors[0])
-    assert set(record) == {"code", "description"}
-    assert int(record["code"]) == status and record["description"]
-    return record["description"]
-
-
-def assert_error(response: httpx.Response, fmt: str, status: int) -> str:
-    if fmt == "xml":
-        return assert_xml_error(response, status)
-    return assert_json_error(response, status)
-
-
-def aware(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    assert parsed.tzinfo is not None, value
-    return parsed
-
-
-@pytest.fixture
-async def api_key(db: async_sessionmaker[AsyncSession]) -> str:
-    async with db() as session, session.begin():
-        _, secret = await create_api_key(session, name=unique("client"))
-    return secret
-
-
-async def post(client: httpx.AsyncClient, fmt: str = "json", **fields: str) -> httpx.Response:
-    return await client.post(f"{V2}/requests.{fmt}", data=fields)
-
-
-def valid_fields(api_key: str, **extra: str) -> dict[str, str]:
-    return {
-        "api_key": api_key,
-        "service_code": "repair",
-        "lat": "31.20512",
-        "long": "121.43561",
-        "description": f"楼道灯坏了 {unique('d')}",
-        **extra,
-    }
-
-
-async def ticket(db: async_sessionmaker[AsyncSession], number: str) -> Ticket:
-    async with db() as session:
-        found = await session.scalar(select(Ticket).where(Ticket.number == number))
-        assert found is not None
-        return found
-
+from web.state import WebState
 
 # --- discovery ----------------------------------------------------------------------------
 
@@ -454,25 +350,6 @@ async def test_identical_retry_without_a_key_files_once(
 # --- GET requests -------------------------------------------------------------------------
 
 
-async def filed_via_api(client: httpx.AsyncClient, api_key: str, **extra: str) -> str:
-    response = await post(client, **valid_fields(api_key, **extra))
-    assert response.status_code == 201, response.text
-    return str(response.json()[0]["service_request_id"])
-
-
-def check_request_types(request: dict[str, Any]) -> None:
-    assert set(request) == set(REQUEST_FIELDS)
-    assert NUMBER.fullmatch(request["service_request_id"])
-    assert request["status"] in ("open", "closed")
-    assert isinstance(request["status_notes"], str) and request["status_notes"]
-    aware(request["requested_datetime"])
-    aware(request["updated_datetime"])
-    if request["expected_datetime"] is not None:
-        aware(request["expected_datetime"])
-    for name in ("lat", "long"):
-        assert request[name] is None or isinstance(request[name], float)
-
-
 async def test_get_requests_json_defaults(client: httpx.AsyncClient, api_key: str) -> None:
     number = await filed_via_api(client, api_key)
     response = await client.get(f"{V2}/requests.json")
@@ -688,91 +565,6 @@ async def test_status_mapping_through_the_lifecycle(
         request = await shown()
         assert (request["status"], request["status_notes"].split(":")[0]) == (status, notes)
         assert request["agency_responsible"] == organisation.name
-
-
-# --- privacy ------------------------------------------------------------------------------
-
-
-async def test_no_phone_name_or_flat_number_in_any_output(
-    client: httpx.AsyncClient, api_key: str, db: async_sessionmaker[AsyncSession]
-) -> None:
-    chat_number = await file(db, address=FLAT_ADDRESS, phone=PHONE)
-    api_number = await filed_via_api(
-        client,
-        api_key,
-        address_string=FLAT_ADDRESS,
-        phone="13812345678",
-        first_name="Zhang",
-        last_name="Sanfeng",
-        email="zhang.sanfeng@mail.invalid",
-        description="漏水了，我家在3栋2单元501室，电话13812345678",
-    )
-    numbers = f"{chat_number},{api_number}"
-    bodies = []
-    for fmt in ("json", "xml"):
-        listed = await client.get(f"{V2}/requests.{fmt}", params={"service_request_id": numbers})
-        one = await client.get(f"{V2}/requests/{api_number}.{fmt}")
-        everything = await client.get(f"{V2}/requests.{fmt}")
-        bodies += [listed.text, one.text, everything.text]
-    for body in bodies:
-        # Ticket numbers (RO-261122-0501 once a day has 501 tickets), coordinates
-        # (31.501) and the fixtures' random names (结算-06b13501) may hold the digits of
-        # a flat number by chance; nothing else may.
-        body = re.sub(r"RO-\d{6}-\d{4,}|-?\d+\.\d+|-[0-9a-f]{8}\b", "", body)
-        for secret in (
-            "13812345678",
-            "12345678",
-            "Zhang",
-            "Sanfeng",
-            "mail.invalid",
-            "501",
-            "3栋",
-            "2单元",
-            FLAT_ADDRESS,
-        ):
-            assert secret not in body
-    requests = json_list(
-        await client.get(f"{V2}/requests.json", params={"service_request_id": numbers})
-    )
-    assert len(requests) == 2
-    for request in requests:
-        assert request["address"] == "幸福里社区 幸福小区"
-        assert request["lat"] == 31.205
-        assert round(request["long"], 3) == request["long"]
-    root = xml_root(
-        await client.get(f"{V2}/requests.xml", params={"service_request_id": numbers}),
-        "service_requests",
-    )
-    for element in root.findall("request"):
-        assert element.findtext("address") == "幸福里社区 幸福小区"
-        assert element.findtext("lat") == "31.205"
-
-
-@pytest.mark.parametrize(
-    ("address", "coarse"),
-    [
-        (FLAT_ADDRESS, "幸福里社区 幸福小区"),
-        ("上海市幸福路100号幸福小区3号楼501", "幸福里社区 上海市幸福路100号幸福小区"),
-        ("幸福路88弄3-501", "幸福里社区 幸福路88弄"),
-        ("Room 501, 12 Xingfu Road", "幸福里社区 Xingfu Road"),
-        ("Flat 5B, Block 3, Heping Road", "幸福里社区 Heping Road"),
-        ("幸福小区 13812345678", "幸福里社区 幸福小区"),
-        (None, "幸福里社区"),
-    ],
-)
-def test_coarse_address(address: str | None, coarse: str) -> None:
-    assert coarse_address(address, "幸福里社区") == coarse
-
-
-def test_coarse_address_without_community() -> None:
-    assert coarse_address("幸福小区3栋2单元501室", None) == "幸福小区"
-    assert coarse_address(None, None) is None
-
-
-def test_scrub_text_keeps_the_words() -> None:
-    scrubbed = scrub_text("the floor is wet in room 12, call +86 138 1234 5678 or 3栋501室")
-    assert "the floor is wet" in scrubbed
-    assert not re.search(r"\d", scrubbed)
 
 
 # --- orders apikey add --------------------------------------------------------------------
