@@ -5,8 +5,11 @@ resident's personal data. No HTTP here (web/open311.py speaks the protocol).
 Privacy rule (docs/open311.md): a request as shown never holds the resident's name,
 phone, e-mail or exact address. The address is reduced to the community and the
 street-level part of the address (`coarse_address`), coordinates are rounded to
-3 decimals (about 100 m), and phone numbers and flat/room numbers are blanked out
-of the description (`scrub_text`).
+3 decimals (about 100 m), and the description is masked by `services.privacy.mask_text`
+with building numbers hidden too (Open311 is a public view).
+
+A client's media URL lives in its own column (`tickets.media_url`), validated when it is
+filed; nothing is ever read back out of the description.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.lifecycle import TicketStatus
 from services.models import ApiKey, Category, Community, Organisation, Resident, Ticket
 from services.parties import digest, new_token
+from services.privacy import drop_units, mask_text
 from services.tickets import aware_utc, get_or_create_resident, ticket_by_key
 from services.workflow import file_ticket
 
@@ -54,7 +59,7 @@ MAX_IDS = 100
 COORDINATE_DECIMALS = 3
 # Retries without an idempotency key are recognised for this long (see `file_request`).
 RETRY_WINDOW = timedelta(minutes=10)
-MEDIA_MARKER = "[media_url] "
+MAX_MEDIA_URL = 500
 
 
 def open311_status(status: str) -> str:
@@ -156,42 +161,15 @@ ATTRIBUTES: tuple[Attribute, ...] = (
 
 # --- privacy -----------------------------------------------------------------------------
 
-# Flat, room, unit, floor and building numbers: "3栋", "2单元", "501室", "5楼", "3-501",
-# "Room 501", "Flat 5B", "Apt. 12", "#501", "5th floor".
-_UNIT_PATTERNS = (
-    re.compile(r"[0-9０-９A-Za-z]+\s*(?:号楼|栋|幢|座|单元|室|楼|层|户|房)"),
-    re.compile(r"\d+\s*[-－—/]\s*\d+"),
-    re.compile(
-        r"\b(?:room|rm|flat|apt|apartment|unit|suite|floor|fl|building|bldg|block|blk|tower)"
-        r"\.?\s*#?\s*[A-Za-z]?\d+[A-Za-z]?\b",
-        re.IGNORECASE,
-    ),
-    re.compile(r"\b\d+(?:st|nd|rd|th)\s+floor\b", re.IGNORECASE),
-    re.compile(r"#\s*\d+"),
-)
 # Numbers left in an address are kept only as street numbers (幸福路100号, 88弄).
 _NON_STREET_NUMBER = re.compile(r"\d+(?!\d|\s*(?:号|弄|路|街|巷|道))")
-# Seven or more digits, maybe with spaces, dashes, dots or a leading +: a phone number.
-_PHONE = re.compile(r"\+?\d[\d\s\-.()]{5,}\d")
 _SPACES = re.compile(r"[ \t]{2,}")
 _EDGE_PUNCTUATION = " ,，、;；.。-—:："
 
 
-def _strip_units(text: str) -> str:
-    for pattern in _UNIT_PATTERNS:
-        text = pattern.sub(" ", text)
-    return text
-
-
-_MASKS = re.compile(r"\*{3}(?:\s*\*{3})+")
-
-
 def scrub_text(text: str) -> str:
-    """Free text without phone numbers and flat/room numbers (each becomes '***')."""
-    text = _PHONE.sub("***", text)
-    for pattern in _UNIT_PATTERNS:
-        text = pattern.sub("***", text)
-    return _MASKS.sub("***", text)
+    """Free text as a public view shows it: `mask_text` with building numbers hidden."""
+    return mask_text(text, keep_building=False)
 
 
 def coarse_address(address: str | None, community: str | None) -> str | None:
@@ -199,15 +177,13 @@ def coarse_address(address: str | None, community: str | None) -> str | None:
     room or floor numbers and no other numbers than street numbers (幸福路100号)."""
     street = ""
     if address:
-        text = _PHONE.sub(" ", address)
-        text = _strip_units(text)
-        text = _NON_STREET_NUMBER.sub(" ", text)
+        text = _NON_STREET_NUMBER.sub(" ", drop_units(address))
         parts = [p.strip(_EDGE_PUNCTUATION) for p in re.split(r"[\s,，、;；]+", text)]
         street = " ".join(p for p in parts if p)
     pieces = [piece for piece in (community, street) if piece]
     if len(pieces) == 2 and pieces[0] in pieces[1]:
         pieces = [pieces[1]]
-    joined = _SPACES.sub(" ", " ".join(pieces)).strip()
+    joined = scrub_text(_SPACES.sub(" ", " ".join(pieces)).strip())
     return joined[:200] or None
 
 
@@ -242,12 +218,17 @@ class RequestView:
     media_url: str | None
 
 
-def split_media(description: str) -> tuple[str, str | None]:
-    """The stored description and the media URL a client sent with it."""
-    lines = description.split("\n")
-    media = [line[len(MEDIA_MARKER) :] for line in lines if line.startswith(MEDIA_MARKER)]
-    text = "\n".join(line for line in lines if not line.startswith(MEDIA_MARKER)).strip()
-    return text, (media[0] if media else None)
+def valid_media_url(url: str) -> bool:
+    """Whether a client's media URL may be shown: an absolute http(s) URL with a host,
+    without spaces or control characters."""
+    if not url or len(url) > MAX_MEDIA_URL or any(c.isspace() or ord(c) < 32 for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        host, _port = parts.hostname, parts.port  # a port that is no number: ValueError
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(host)
 
 
 def _expected(ticket: Ticket, category: Category | None) -> datetime | None:
@@ -303,7 +284,6 @@ async def request_views(session: AsyncSession, tickets: Sequence[Ticket]) -> lis
     for ticket in tickets:
         category = categories.get(ticket.category_code) if ticket.category_code else None
         community = communities.get(ticket.community_id) if ticket.community_id else None
-        text, media = split_media(ticket.description)
         notes = STATUS_NOTES.get(ticket.status, ticket.status)
         if ticket.merged_into_id is not None and ticket.merged_into_id in merged:
             joined = merged[ticket.merged_into_id]
@@ -315,7 +295,7 @@ async def request_views(session: AsyncSession, tickets: Sequence[Ticket]) -> lis
                 status_notes=notes,
                 service_name=category.name_en if category else None,
                 service_code=ticket.category_code,
-                description=scrub_text(text),
+                description=scrub_text(ticket.description),
                 agency_responsible=(
                     organisations.get(ticket.organisation_id) if ticket.organisation_id else None
                 ),
@@ -326,7 +306,7 @@ async def request_views(session: AsyncSession, tickets: Sequence[Ticket]) -> lis
                 address=coarse_address(ticket.address, community.name_zh if community else None),
                 lat=coarse_coordinate(ticket.latitude),
                 long=coarse_coordinate(ticket.longitude),
-                media_url=media,
+                media_url=ticket.media_url,
             )
         )
     return views
@@ -453,7 +433,10 @@ async def file_request(
     now: datetime | None = None,
 ) -> tuple[Ticket, bool]:
     """File the request as a ticket of an `open311` resident through the same workflow as
-    the chat; returns the ticket and whether it is new (False: a retry)."""
+    the chat; returns the ticket and whether it is new (False: a retry). A media URL
+    that `valid_media_url` refuses is a ValueError (the caller answers 400 first)."""
+    if request.media_url is not None and not valid_media_url(request.media_url):
+        raise ValueError("media_url must be an absolute http(s) URL with a host")
     now = aware_utc(now)
     resident = await get_or_create_resident(
         session,
@@ -467,8 +450,6 @@ async def file_request(
         if earlier is not None:
             return earlier, False
     description = (request.description or "").strip() or category.name_zh
-    if request.media_url:
-        description = f"{description}\n{MEDIA_MARKER}{request.media_url}"
     ticket = await file_ticket(
         session,
         resident=resident,
@@ -485,4 +466,8 @@ async def file_request(
         idempotency_key=keys[0],
         now=now,
     )
-    return ticket, ticket.created_at == now
+    created = ticket.created_at == now
+    if created and request.media_url is not None:
+        ticket.media_url = request.media_url
+        await session.flush()
+    return ticket, created

@@ -31,6 +31,7 @@ from services.errors import ServiceError, TicketNotFound, UnknownCategory
 from services.models import Category
 from services.open311 import Attribute, NewRequest, RequestQuery, RequestView
 from services.tickets import aware_utc
+from web.bounds import OutOfBounds, bounded_datetime
 from web.state import WebState, request_state
 
 logger = logging.getLogger(__name__)
@@ -228,7 +229,10 @@ def _parse_datetime(value: str | None, name: str) -> datetime | None:
         raise Open311Error(
             400, f"{name} must be an ISO 8601 datetime such as 2026-11-22T08:00:00Z."
         ) from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    try:
+        return bounded_datetime(parsed, name)
+    except OutOfBounds as exc:
+        raise Open311Error(400, exc.message) from None
 
 
 def _split(value: str | None) -> list[str]:
@@ -566,9 +570,9 @@ async def post_request(
         phone_e164 = parse_phone(raw_phone) if raw_phone else None
         if raw_phone and phone_e164 is None:
             raise Open311Error(400, "phone is not a valid phone number.")
-        media = _text(media_url, "media_url", 500)
-        if media is not None and not media.lower().startswith(("http://", "https://")):
-            raise Open311Error(400, "media_url must be an http(s) URL.")
+        media = _text(media_url, "media_url", domain.MAX_MEDIA_URL)
+        if media is not None and not domain.valid_media_url(media):
+            raise Open311Error(400, "media_url must be an absolute http(s) URL with a host.")
         time_text = _text(preferred_time, "attribute[preferred_time]", MAX_SHORT)
         names = [_text(first_name, "first_name", 64), _text(last_name, "last_name", 64)]
         identity = (
@@ -590,7 +594,8 @@ async def post_request(
             preferred_time_at=await _preferred_time(time_text, state.settings.timezone),
             language=_language(_text(language, "attribute[language]", 8), text),
             identity=identity,
-            display_name=" ".join(n for n in names if n) or None,
+            # Two names of 64 make 129 characters: the column (like PostgreSQL) holds 128.
+            display_name=" ".join(n for n in names if n)[:MAX_SHORT] or None,
             media_url=media,
             idempotency_token=token,
         )

@@ -13,6 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.models import Ticket
+from services.tickets import get_or_create_resident
+from services.workflow import file_ticket
 from tests.web.conftest import unique
 
 V2 = "/open311/v2"
@@ -130,6 +132,44 @@ async def filed_via_api(client: httpx.AsyncClient, api_key: str, **extra: str) -
     response = await post(client, **valid_fields(api_key, **extra))
     assert response.status_code == 201, response.text
     return str(response.json()[0]["service_request_id"])
+
+
+async def filed_via_chat(
+    db: async_sessionmaker[AsyncSession], description: str, *, address: str = "幸福小区"
+) -> str:
+    """A web chat resident's ticket with these words, filed by the service function the
+    chat's submit action calls (nlu/actions/tickets.py); returns its number."""
+    async with db() as session, session.begin():
+        resident = await get_or_create_resident(
+            session, channel="web", external_id=unique("web-resident")
+        )
+        filed = await file_ticket(
+            session,
+            resident=resident,
+            category_code="repair",
+            description=description,
+            address=address,
+            latitude=None,
+            longitude=None,
+            preferred_time_text="随时都可以",
+            preferred_time_at=None,
+            phone="+8613800000009",
+            photo_path=None,
+            language="zh",
+            idempotency_key=None,
+        )
+        return filed.number
+
+
+async def shown(client: httpx.AsyncClient, number: str) -> dict[str, Any]:
+    """One request as Open311 shows it in JSON, checked against its XML twin."""
+    (request,) = json_list(await client.get(f"{V2}/requests/{number}.json"))
+    root = xml_root(await client.get(f"{V2}/requests/{number}.xml"), "service_requests")
+    (element,) = root.findall("request")
+    record = xml_record(element)
+    for name in ("description", "address", "media_url"):
+        assert record[name] == (request[name] or ""), name
+    return request
 
 
 def check_request_types(request: dict[str, Any]) -> None:

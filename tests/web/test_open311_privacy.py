@@ -1,5 +1,6 @@
 """Open311's privacy rule: no phone, name, e-mail or flat number in any output, in
-JSON or XML; addresses coarsened to the estate and coordinates rounded."""
+JSON or XML; addresses coarsened to the estate and coordinates rounded; descriptions
+masked by services.privacy.mask_text with building numbers hidden (a public view)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.open311 import coarse_address, scrub_text
 from tests.web.conftest import PHONE, file
-from tests.web.open311_support import FLAT_ADDRESS, V2, filed_via_api, json_list, xml_root
+from tests.web.open311_support import (
+    FLAT_ADDRESS,
+    V2,
+    filed_via_api,
+    filed_via_chat,
+    json_list,
+    shown,
+    xml_root,
+)
 
 
 async def test_no_phone_name_or_flat_number_in_any_output(
@@ -92,5 +101,55 @@ def test_coarse_address_without_community() -> None:
 
 def test_scrub_text_keeps_the_words() -> None:
     scrubbed = scrub_text("the floor is wet in room 12, call +86 138 1234 5678 or 3栋501室")
-    assert "the floor is wet" in scrubbed
-    assert not re.search(r"\d", scrubbed)
+    assert scrubbed == "the floor is wet in room ***, call 138****5678 or ***栋***室"
+
+
+# Issue 11 item 3: what the old scrubbing kept, in a description and in an address.
+@pytest.mark.parametrize(
+    ("written", "masked", "secrets"),
+    [
+        ("楼道灯坏了，门牌1103", "楼道灯坏了，门牌***", ("1103",)),
+        ("501 is my flat, the lift is broken", "*** is my flat, the lift is broken", ("501",)),
+        ("电话一三八一二三四五六七八", "电话138****5678", ("一二三四", "1234", "二三四五六七")),
+        ("电话 138，1234，5678", "电话 138****5678", ("1234",)),
+        ("幸福路88弄3号501室漏水", "幸福路88弄***号***室漏水", ("3号", "501")),
+        (
+            "卫生间水管漏水，我是独居老人李秀英，电话13966667777，家里钥匙在门口地垫下",
+            "卫生间水管漏水，我是独居老人李**，电话139****7777，家里钥匙在门口地垫下",
+            ("李秀英", "秀英", "6666"),
+        ),
+        ("my name is Li Xiuying, room 12B", "my name is Li ***, room ***", ("Xiuying", "12B")),
+    ],
+)
+async def test_description_is_masked(
+    client: httpx.AsyncClient, api_key: str, written: str, masked: str, secrets: tuple[str, ...]
+) -> None:
+    number = await filed_via_api(client, api_key, description=written)
+    request = await shown(client, number)
+    assert request["description"] == masked
+    for secret in secrets:
+        assert secret not in request["description"]
+
+
+@pytest.mark.parametrize(
+    ("address", "coarse"),
+    [
+        ("幸福路88弄3号501室", "幸福里社区 幸福路88弄"),
+        ("幸福小区门牌1103", "幸福里社区 幸福小区"),
+        ("幸福小区 138，1234，5678", "幸福里社区 幸福小区"),
+        ("幸福小区42栋3单元701", "幸福里社区 幸福小区"),
+    ],
+)
+async def test_address_is_coarse(
+    client: httpx.AsyncClient, api_key: str, address: str, coarse: str
+) -> None:
+    number = await filed_via_api(client, api_key, address_string=address)
+    assert (await shown(client, number))["address"] == coarse
+
+
+async def test_chat_description_is_masked_in_open311(
+    client: httpx.AsyncClient, db: async_sessionmaker[AsyncSession]
+) -> None:
+    number = await filed_via_chat(db, "我住3栋2单元501室，电话13812345678，我叫王芳")
+    request = await shown(client, number)
+    assert request["description"] == "我住***栋***单元***室，电话138****5678，我叫王**"
