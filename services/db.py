@@ -68,6 +68,9 @@ def _on_sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+CONNECT_TIMEOUT_S = 10
+
+
 def make_engine(url: str, *, for_migrations: bool = False) -> AsyncEngine:
     """Create an async engine; SQLite gets WAL, a busy timeout and foreign keys
     (enforced, except on the engine that runs migrations). Errors never carry the
@@ -82,7 +85,13 @@ def make_engine(url: str, *, for_migrations: bool = False) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", on_connect)
         event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
+    # A server that does not answer (a dropped packet, not a refused connection) fails
+    # the connect within CONNECT_TIMEOUT_S, so a request is answered 503 instead of
+    # hanging until the client gives up.
+    connect_args = {"timeout": CONNECT_TIMEOUT_S} if parsed.get_driver_name() == "asyncpg" else {}
+    return create_async_engine(
+        url, pool_pre_ping=True, hide_parameters=True, connect_args=connect_args
+    )
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

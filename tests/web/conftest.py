@@ -111,6 +111,7 @@ async def file(
     category: str = "repair",
     address: str | None = ADDRESS,
     phone: str | None = PHONE,
+    description: str = "厨房水管漏水",
 ) -> str:
     """A resident's ticket, filed and routed as the chat files it; returns its number."""
     async with db() as session, session.begin():
@@ -121,7 +122,7 @@ async def file(
             session,
             resident=resident,
             category_code=category,
-            description="厨房水管漏水",
+            description=description,
             address=address,
             latitude=31.2050,
             longitude=121.4350,

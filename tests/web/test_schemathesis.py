@@ -1,6 +1,8 @@
 """Schemathesis against the whole app's OpenAPI schema (JSON API, Open311 and whatever
-else the web process serves), in process over ASGI on an SQLite database with the
-reference data: no request the schema allows may end in a server error (5xx).
+else the web process serves), in process over ASGI on an SQLite database and on a
+PostgreSQL one (which refuses NUL characters and integers past int4 that SQLite
+stores), both with the reference data: no request the schema allows may end in a
+server error (5xx).
 
 The examples per operation are bounded so that the run takes seconds.
 """
@@ -24,10 +26,12 @@ from services.db import make_engine, make_sessionmaker, prepare_database
 from services.open311 import create_api_key
 from services.parties import Role, create_organisation, create_staff
 from tests.conftest_db import run_async
-from tests.web.conftest import web_settings
+from tests.web.conftest import unique, web_settings
 from web.app import create_app
 
 MAX_EXAMPLES = 12
+# Readiness includes the engine, which these tests do not start.
+NOT_READY_IS_503 = {"/readyz"}
 PLACEHOLDER_URL = "sqlite+aiosqlite:///never-opened.db"
 
 
@@ -45,12 +49,12 @@ async def _seed(url: str) -> Secrets:
     try:
         async with make_sessionmaker(engine)() as session, session.begin():
             _, organisation = await create_organisation(
-                session, name="fuzz org", categories=["repair"], communities=None
+                session, name=unique("fuzz org"), categories=["repair"], communities=None
             )
             _, staff = await create_staff(
-                session, name="fuzz admin", role=Role.ADMIN, communities=[]
+                session, name=unique("fuzz admin"), role=Role.ADMIN, communities=[]
             )
-            _, secret = await create_api_key(session, name="fuzz client")
+            _, secret = await create_api_key(session, name=unique("fuzz client"))
     finally:
         await engine.dispose()
     return Secrets(secret, organisation.token, staff.token)
@@ -74,11 +78,17 @@ schema = schemathesis.openapi.from_dict(create_app(web_settings(PLACEHOLDER_URL)
 schema.app = deferred
 
 
-@pytest.fixture(scope="module")
-def secrets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secrets]:
-    """The app on a fresh migrated SQLite file; yields valid credentials of each kind."""
-    path: Path = tmp_path_factory.mktemp("schemathesis") / "fuzz.db"
-    url = f"sqlite+aiosqlite:///{path}"
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def secrets(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Secrets]:
+    """The app on a fresh migrated SQLite file, or on the session's PostgreSQL database;
+    yields valid credentials of each kind."""
+    if request.param == "sqlite":
+        path: Path = tmp_path_factory.mktemp("schemathesis") / "fuzz.db"
+        url = f"sqlite+aiosqlite:///{path}"
+    else:
+        url = request.getfixturevalue("pg_database_url")
     seeded = run_async(_seed(url))
     deferred.app = create_app(web_settings(url))
     try:
@@ -106,4 +116,10 @@ def test_no_server_errors(case: schemathesis.Case[Any], secrets: Secrets) -> Non
     if case.path.startswith("/api/") and choice:
         token = secrets.organisation_token if choice == 1 else secrets.staff_token
         headers["Authorization"] = f"Bearer {token}"
+    if case.path in NOT_READY_IS_503:
+        # No engine runs here, so readiness truthfully answers 503 "not_ready".
+        response = case.call(headers=headers)
+        if response.status_code >= 500:
+            assert response.status_code == 503 and response.json()["error"] == "not_ready"
+        return
     case.call_and_validate(headers=headers, checks=[not_a_server_error])
