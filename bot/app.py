@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import BotCommand, Update
+from telegram.error import InvalidToken, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -25,7 +29,7 @@ from bot import handlers
 from bot.notifier import Notifier
 from bot.ordering import PerChatUpdateProcessor
 from orders.engine_client import EngineClient
-from orders.frontdesk import FrontDesk
+from orders.frontdesk import FrontDesk, Reply, Sender
 from orders.i18n import t
 from orders.settings import Settings
 from orders.wakeup import Waker
@@ -36,6 +40,10 @@ logger = logging.getLogger(__name__)
 
 COMMANDS = ("start", "help", "new", "status", "cancel", "lang")
 MAX_CONCURRENT_UPDATES = 256
+# Telegram not answering at start (a network blip, a wrong TELEGRAM_API_BASE_URL): try
+# again after 1 s, doubling up to 60 s, until it answers or the bot is stopped.
+TELEGRAM_RETRY_FIRST_S = 1.0
+TELEGRAM_RETRY_MAX_S = 60.0
 
 
 @dataclass
@@ -66,7 +74,14 @@ async def _post_init(application: BotApplication) -> None:
     data.database = make_engine(settings.db_url)
     sessionmaker = make_sessionmaker(data.database)
     data.waker = Waker(settings.redis_url)
-    data.frontdesk = FrontDesk(data.engine, sessionmaker, settings, data.waker)
+
+    async def hold_notice(sender: Sender, reply: Reply) -> None:
+        """Tells a resident whose message waits for the engine that it is on its way."""
+        await application.bot.send_message(chat_id=int(sender.chat), text=reply.text)
+
+    data.frontdesk = FrontDesk(
+        data.engine, sessionmaker, settings, data.waker, hold_notice=hold_notice
+    )
     data.workdesk = WorkDesk(sessionmaker, data.waker)
     notifier = Notifier(
         application.bot,
@@ -80,11 +95,14 @@ async def _post_init(application: BotApplication) -> None:
     if settings.notifier_enabled:
         # Not application.create_task: the notifier outlives start-up, stops at shutdown.
         data.notifier = asyncio.create_task(notifier.run(), name="notifier")
-    for language_code, language in ((None, "zh"), ("zh", "zh"), ("en", "en")):
-        await application.bot.set_my_commands(
-            [BotCommand(name, t(f"command_{name}", language)) for name in COMMANDS],
-            language_code=language_code,
-        )
+    try:
+        for language_code, language in ((None, "zh"), ("zh", "zh"), ("en", "en")):
+            await application.bot.set_my_commands(
+                [BotCommand(name, t(f"command_{name}", language)) for name in COMMANDS],
+                language_code=language_code,
+            )
+    except TelegramError as exc:  # the menu is a nicety; residents are served without it
+        logger.warning("bot.commands_not_set error=%s", exc)
 
 
 async def _post_shutdown(application: BotApplication) -> None:
@@ -140,11 +158,100 @@ def build_application(settings: Settings, *, polling: bool = True) -> BotApplica
     return application
 
 
-def run_polling(settings: Settings) -> None:
-    """Runs the bot with long polling until interrupted."""
+async def connect_telegram(application: BotApplication, stopping: asyncio.Event) -> bool:
+    """Initialises the application (getMe), trying again with backoff until Telegram
+    answers; False when `stopping` is set first."""
+    api = application.bot_data.settings.telegram_api_base_url
+    pause = TELEGRAM_RETRY_FIRST_S
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            await application.initialize()
+            if attempt > 1:
+                logger.info("bot.telegram_connected attempts=%d", attempt)
+            return True
+        except RetryAfter as exc:
+            delay = exc.retry_after
+            wait = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+            logger.warning("bot.telegram_retry_after seconds=%s attempt=%d", wait, attempt)
+        except InvalidToken as exc:
+            wait = pause
+            logger.error(
+                "bot.telegram_refused_token error=%s attempt=%d retry_in=%gs (check "
+                "TELEGRAM_BOT_TOKEN and TELEGRAM_API_BASE_URL)",
+                exc,
+                attempt,
+                wait,
+            )
+        except TelegramError as exc:
+            wait = pause
+            logger.warning(
+                "bot.telegram_unreachable api=%s error=%s attempt=%d retry_in=%gs",
+                api,
+                exc,
+                attempt,
+                wait,
+            )
+        pause = min(pause * 2, TELEGRAM_RETRY_MAX_S)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), wait)
+            return False
+
+
+async def serve_polling(settings: Settings, stopping: asyncio.Event) -> None:
+    """Long polling until `stopping` is set: connects to Telegram (with retries), then
+    polls; the application's resources are released at the end."""
     application = build_application(settings)
     logger.info("bot.start mode=polling api=%s", settings.telegram_api_base_url)
-    application.run_polling(allowed_updates=Update.ALL_TYPES)
+    if not await connect_telegram(application, stopping):
+        return
+    updater = application.updater
+    assert updater is not None and application.post_init is not None
+
+    async def start() -> None:
+        assert updater is not None and application.post_init is not None
+        await application.post_init(application)
+        await updater.start_polling(allowed_updates=Update.ALL_TYPES, bootstrap_retries=-1)
+        await application.start()
+        logger.info("bot.polling")
+
+    # A stop during start-up (Telegram gone again before deleteWebhook) stops it too.
+    starting = asyncio.create_task(start())
+    stop = asyncio.create_task(stopping.wait())
+    try:
+        await asyncio.wait({starting, stop}, return_when=asyncio.FIRST_COMPLETED)
+        if starting.done():
+            starting.result()  # a failed start ends the process; the supervisor restarts it
+            await stop
+        else:
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+    finally:
+        stop.cancel()
+        if updater.running:
+            await updater.stop()
+        if application.running:
+            await application.stop()
+        await application.shutdown()
+        if application.post_shutdown is not None:
+            await application.post_shutdown(application)
+
+
+def run_polling(settings: Settings) -> None:
+    """Runs the bot with long polling until SIGINT/SIGTERM. Unlike PTB's run_polling,
+    a Telegram that does not answer at start is tried again with backoff, each failure
+    logged, instead of ending the process."""
+
+    async def main() -> None:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stopping.set)
+        await serve_polling(settings, stopping)
+
+    asyncio.run(main())
 
 
 def run_webhook(settings: Settings) -> int:

@@ -1,7 +1,11 @@
 """Webhook mode: Telegram (through a load balancer) posts updates to a small ASGI server.
 
 Each bot worker serves `WEBHOOK_URL`'s path on BOT_HOST:BOT_PORT (loopback; the load
-balancer is the public face) and `GET /healthz` for the load balancer. Every request must
+balancer is the public face), `GET /healthz` (liveness: the application and its notifier
+run) and `GET /readyz` (readiness: also the database, the engine with its model and the
+action server answer; orders/readiness.py) for the load balancer. The worker listens at
+once; it connects to Telegram and registers the webhook in the background, trying again
+with backoff while Telegram does not answer (updates meanwhile get 503). Every request must
 carry `X-Telegram-Bot-Api-Secret-Token` equal to WEBHOOK_SECRET (compared in constant
 time); any other request gets 403 and its update is dropped unread.
 
@@ -20,6 +24,7 @@ PTB's own webhook server needs tornado; this is PTB's "custom webhook" pattern i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -35,10 +40,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from telegram import Update
-from telegram.error import TelegramError
+from telegram.error import NetworkError, RetryAfter, TelegramError
 
-from bot.app import BotApplication, build_application
+from bot.app import (
+    TELEGRAM_RETRY_FIRST_S,
+    TELEGRAM_RETRY_MAX_S,
+    BotApplication,
+    build_application,
+    connect_telegram,
+)
 from bot.dedupe import UpdateDeduper, bot_id_of
+from orders.readiness import check_readiness
 from orders.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -180,6 +192,23 @@ def create_webhook_app(
             status_code=200 if healthy else 503,
         )
 
+    async def ready(request: Request) -> Response:
+        running = application.running
+        notifier = getattr(application.bot_data, "notifier", None)
+        database = getattr(application.bot_data, "database", None)
+        checks = {"telegram": "ok" if running else "connecting"}
+        if notifier is not None and notifier.done():
+            checks["notifier"] = "stopped"
+        if database is None:
+            checks.update(database="starting", engine="starting", actions="starting")
+        else:
+            checks.update((await check_readiness(settings, database)).as_dict())
+        ready = all(state == "ok" for state in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "worker": worker, "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if manage_lifecycle:
@@ -201,6 +230,7 @@ def create_webhook_app(
         routes=[
             Route(settings.webhook_path, receive, methods=["POST"]),
             Route("/healthz", health, methods=["GET"]),
+            Route("/readyz", ready, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
@@ -225,14 +255,19 @@ async def register_webhook(application: BotApplication, settings: Settings) -> N
 
 
 class _WebhookServer(uvicorn.Server):
-    """uvicorn that registers the webhook once its socket listens (so Telegram's first
-    delivery finds it), and stops if Telegram refuses the registration."""
+    """uvicorn that, once its socket listens, connects the application to Telegram and
+    registers the webhook (so Telegram's first delivery finds it), in the background and
+    with retries while Telegram does not answer; it stops if Telegram refuses the
+    registration. The application is stopped and shut down with the server."""
 
     def __init__(self, config: uvicorn.Config, application: BotApplication, settings: Settings):
         super().__init__(config)
         self._application = application
         self._settings = settings
+        self._stopping = asyncio.Event()
+        self._bootstrap: asyncio.Task[None] | None = None
         self.registered = False
+        self.failed = False  # Telegram refused the webhook, or the start-up failed
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
@@ -246,19 +281,60 @@ class _WebhookServer(uvicorn.Server):
             settings.webhook_path,
             settings.telegram_api_base_url,
         )
+        self._bootstrap = asyncio.create_task(self._connect(), name="bot-bootstrap")
+
+    async def _connect(self) -> None:
         try:
-            await register_webhook(self._application, settings)
-        except TelegramError as exc:
-            logger.error("bot.webhook_register_failed error=%s", exc)
+            await self._bootstrap_application()
+        except Exception:
+            logger.exception("bot.bootstrap_failed")
+            self.failed = True
             self.should_exit = True
+
+    async def _bootstrap_application(self) -> None:
+        application = self._application
+        if not await connect_telegram(application, self._stopping):
             return
-        self.registered = True
+        assert application.post_init is not None
+        await application.post_init(application)
+        await application.start()
+        pause = TELEGRAM_RETRY_FIRST_S
+        while not self._stopping.is_set():
+            try:
+                await register_webhook(application, self._settings)
+            except (NetworkError, RetryAfter) as exc:
+                logger.warning("bot.webhook_register_retry error=%s retry_in=%gs", exc, pause)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), pause)
+                pause = min(pause * 2, TELEGRAM_RETRY_MAX_S)
+                continue
+            except TelegramError as exc:
+                logger.error("bot.webhook_register_failed error=%s", exc)
+                self.failed = True
+                self.should_exit = True
+                return
+            self.registered = True
+            return
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._stopping.set()
+        if self._bootstrap is not None:
+            self._bootstrap.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._bootstrap
+        await super().shutdown(sockets=sockets)
+        application = self._application
+        if application.running:
+            await application.stop()
+        await application.shutdown()
+        if application.post_shutdown is not None:
+            await application.post_shutdown(application)
 
 
 async def serve_webhook(settings: Settings) -> int:
     """Serve the webhook until SIGINT/SIGTERM; returns the exit code."""
     application = build_application(settings, polling=False)
-    app = create_webhook_app(application, settings)
+    app = create_webhook_app(application, settings, manage_lifecycle=False)
     config = uvicorn.Config(
         app,
         host=settings.bot_host,
@@ -271,7 +347,7 @@ async def serve_webhook(settings: Settings) -> int:
     )
     server = _WebhookServer(config, application, settings)
     await server.serve()
-    return 0 if server.registered else 1
+    return 1 if server.failed else 0
 
 
 def run_webhook(settings: Settings) -> int:

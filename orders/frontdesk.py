@@ -9,12 +9,14 @@ language) and /status go straight to the services.
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orders.engine_client import EngineClient, EngineUnavailable, payload
+from orders.engine_client import EngineClient, EngineUnavailable, payload, send_when_ready
 from orders.i18n import LANGUAGES, resolve_language, status_name, t
 from orders.ratelimit import Decision, RateLimiter
 from orders.render import ticket_lines
@@ -35,6 +37,15 @@ from services.categories import list_categories
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 10_000
+# Control characters a message may not carry into the store (PostgreSQL refuses NUL in
+# text); tab, newline and carriage return stay.
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
+def without_controls(text: str) -> str:
+    """`text` without control characters (but tab, newline, CR) and lone surrogates."""
+    return _CONTROLS.sub("", text)
+
 
 # Commands every front offers, and the engine payload each one stands for.
 COMMAND_PAYLOADS = {
@@ -108,6 +119,11 @@ def replies_from_engine(messages: list[dict[str, Any]]) -> list[Reply]:
     return replies
 
 
+# How a front shows a resident, while their message waits for the engine, that it is on
+# its way (Telegram sends a message at once; the web chat has nothing to push it with).
+HoldNotice = Callable[["Sender", Reply], Awaitable[None]]
+
+
 class FrontDesk:
     """Handles a resident's input for any channel and returns the replies to show."""
 
@@ -118,8 +134,10 @@ class FrontDesk:
         settings: Settings,
         waker: Waker | None = None,
         limiter: RateLimiter | None = None,
+        hold_notice: HoldNotice | None = None,
     ) -> None:
         self._engine = engine
+        self._hold_notice = hold_notice
         self._sessionmaker = sessionmaker
         self._settings = settings
         self._waker = waker
@@ -153,7 +171,7 @@ class FrontDesk:
 
     async def text(self, sender: Sender, text: str) -> list[Reply]:
         """A message the resident typed."""
-        text = text.strip()
+        text = without_controls(text).strip()
         _, language = await self._resident(sender, text)
         if not text:
             return [Reply(t("empty_message", language))]
@@ -265,8 +283,23 @@ class FrontDesk:
             "channel": sender.channel,
             "display_name": sender.display_name,
         }
+        notice = self._hold_notice
+
+        async def on_long_wait() -> None:
+            if notice is not None:
+                await notice(sender, Reply(t("engine_hold", language)))
+
         try:
-            messages = await self._engine.send(sender.conversation_id, text, metadata)
+            # Held (in order, up to ENGINE_WAIT_S) while the engine starts or restarts.
+            messages = await send_when_ready(
+                self._engine,
+                sender.conversation_id,
+                text,
+                metadata,
+                wait_s=self._settings.engine_wait_s,
+                on_long_wait=on_long_wait if notice is not None else None,
+                long_wait_s=self._settings.engine_hold_notice_s,
+            )
         except EngineUnavailable as exc:
             logger.warning("engine.unavailable channel=%s error=%s", sender.channel, exc)
             return [Reply(t("engine_unavailable", language))]

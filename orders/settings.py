@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     web_port: int = Field(default=8000, ge=1, le=65535)
     timezone: str = "Asia/Shanghai"
     engine_timeout_s: float = Field(default=20.0, gt=0)
+    # While the engine is not ready (loading its model, restarting), a resident's message
+    # is held up to this many seconds, then answered "send it again"; 0 = not held. A
+    # message held this long is acknowledged once ("one moment") where the front can.
+    engine_wait_s: float = Field(default=90.0, ge=0, le=3600)
+    engine_hold_notice_s: float = Field(default=5.0, ge=0)
     max_photo_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     # Signs the web chat's resident cookie; unset: one is generated once and kept in
     # data_dir/web_secret, so residents keep their identity across restarts.

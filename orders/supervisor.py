@@ -1,11 +1,11 @@
 """Starting the stack: migrate, train if needed, then run every process under one
-supervisor (honcho) in the foreground, or in the background for `orders chat`."""
+supervisor (orders/restarter.py: a crashed process is restarted, the others keep
+serving) in the foreground, or in the background for `orders chat`."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -15,8 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from honcho.manager import Manager
-from honcho.printer import Printer
 
 from orders import PROJECT_ROOT
 from orders.engine import (
@@ -27,6 +25,7 @@ from orders.engine import (
     model_path,
     rasa_command,
 )
+from orders.restarter import Program, supervise
 from orders.settings import Settings
 from services import prepare_database
 
@@ -41,32 +40,25 @@ def prepare(settings: Settings) -> Path:
 
 
 def run_foreground(settings: Settings, *, with_bot: bool = True, with_web: bool = True) -> int:
-    """Run rasa, actions, web and (with a token) the bot until one stops or Ctrl-C."""
+    """Run rasa, actions, web and (with a token) the bot until Ctrl-C or SIGTERM,
+    restarting any of them that stops."""
     model = prepare(settings)
-    manager = Manager(Printer(sys.stdout, colour=sys.stdout.isatty()))
-    manager.add_process(
-        "rasa", shlex.join(rasa_command(settings, model)), env=engine_env(), cwd=str(PROJECT_ROOT)
-    )
-    manager.add_process(
-        "actions",
-        shlex.join(actions_command(settings)),
-        env=actions_env(settings),
-        cwd=str(PROJECT_ROOT),
-    )
+    cli = [sys.executable, "-m", "orders.cli"]
+    programs = [
+        Program("rasa", rasa_command(settings, model), engine_env(), PROJECT_ROOT),
+        Program("actions", actions_command(settings), actions_env(settings), PROJECT_ROOT),
+    ]
     if with_web:
-        web = [sys.executable, "-m", "orders.cli", "web"]
-        manager.add_process("web", shlex.join(web), env=dict(os.environ), cwd=str(PROJECT_ROOT))
+        programs.append(Program("web", [*cli, "web"], dict(os.environ), PROJECT_ROOT))
     if with_bot and settings.telegram_bot_token:
-        bot = [sys.executable, "-m", "orders.cli", "bot"]
-        manager.add_process("bot", shlex.join(bot), env=dict(os.environ), cwd=str(PROJECT_ROOT))
+        programs.append(Program("bot", [*cli, "bot"], dict(os.environ), PROJECT_ROOT))
     elif with_bot:
         print(
             "TELEGRAM_BOT_TOKEN is not set, so the Telegram front is off; the engine and "
             "actions run. Talk to the bot in a terminal with: .venv/bin/orders chat --user me",
             flush=True,
         )
-    manager.loop()
-    return int(manager.returncode or 0)
+    return supervise(programs)
 
 
 def stack_ready(settings: Settings) -> bool:

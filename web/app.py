@@ -25,11 +25,14 @@ from services.db import make_engine, make_sessionmaker
 from web import api
 from web.chat import router as chat_router
 from web.dashboard import router as dashboard_router
+from web.edge import RETRY_AFTER_S, install_edge
 from web.errors import error_response, install_error_handlers
 from web.limits import BodyLimit
 from web.login_throttle import LoginThrottle
+from web.logredact import redact_root_handlers, uvicorn_log_config
 from web.open311 import router as open311_router
 from web.orgpages import router as orgpages_router
+from web.readiness import router as readiness_router
 from web.state import WebState, request_state
 
 logger = logging.getLogger(__name__)
@@ -78,15 +81,19 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # Control characters, huge ids and outages (web/edge.py), inside the body limit.
+    install_edge(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Routers, one per part of the web process (JSON API, Open311, dashboard, web chat,
     # organisation pages); each part adds its own line here.
     app.include_router(api.router)
+    app.include_router(api.organisations_router)
     app.include_router(open311_router)
     app.include_router(chat_router)
     app.include_router(orgpages_router)
     app.include_router(dashboard_router)
+    app.include_router(readiness_router)
 
     @app.get("/healthz", tags=["health"], responses={503: {"description": "No database"}})
     async def healthz(request: Request) -> JSONResponse:
@@ -98,7 +105,11 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         except Exception as exc:  # any failure to reach the database is "unavailable"
             logger.warning("web.health_failed error=%r", exc)
             return error_response(
-                503, "database_unavailable", "The database does not answer.", status="unavailable"
+                503,
+                "database_unavailable",
+                "The database does not answer.",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+                status="unavailable",
             )
         return JSONResponse({"status": "ok"})
 
@@ -106,12 +117,15 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
 
 
 def run(settings: Settings) -> None:
-    """Serve the app with uvicorn until stopped (SIGINT/SIGTERM)."""
+    """Serve the app with uvicorn until stopped (SIGINT/SIGTERM). No log line carries
+    a query's secrets or search text (web/logredact.py)."""
+    redact_root_handlers()
     uvicorn.run(
         create_app(settings),
         host=settings.web_host,
         port=settings.web_port,
         log_level="info",
+        log_config=uvicorn_log_config(),
         server_header=False,
         timeout_graceful_shutdown=10,
     )

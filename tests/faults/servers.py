@@ -5,6 +5,7 @@ touched."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import signal
 import subprocess
@@ -122,15 +123,18 @@ class FakeEngine:
 
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
+        self.unavailable = 0  # answer this many messages 503 first (e.g. a balancer)
+        self.answered_503 = 0
+        self.delay_s = 0.0  # answer each message after this long
         self._runner: web.AppRunner | None = None
         self.port = 0
 
-    async def start(self) -> None:
+    async def start(self, port: int = 0) -> None:
         app = web.Application()
         app.router.add_post("/webhooks/orders/webhook", self._webhook)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
 
@@ -140,7 +144,12 @@ class FakeEngine:
 
     async def _webhook(self, request: web.Request) -> web.Response:
         body = await request.json()
+        if self.answered_503 < self.unavailable:
+            self.answered_503 += 1
+            return web.json_response({"error": "not ready"}, status=503)
         self.received.append(body)
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         return web.json_response([{"text": f"echo {len(self.received)}"}])
 
     def from_(self, sender: str) -> list[str]:

@@ -70,7 +70,7 @@ async def one(user: FakeUser, wait: float = 60) -> BotMessage:
 
 
 @asynccontextmanager
-async def running_stack(folder: Path) -> AsyncIterator[Stack]:
+async def running_stack(folder: Path, **overrides: object) -> AsyncIterator[Stack]:
     redis = OwnRedis(folder / "redis")
     redis.start()
     telegram = FakeTelegram()
@@ -81,6 +81,7 @@ async def running_stack(folder: Path) -> AsyncIterator[Stack]:
         telegram_bot_token=telegram.token,
         telegram_api_base_url=telegram.base_url,
         notifier_poll_s=0.5,
+        **overrides,
     )
     await prepare_database(settings.db_url)
     model = await asyncio.to_thread(ensure_model, settings)
