@@ -3,7 +3,6 @@ its XLSX and CSV downloads. Staff see their communities' numbers; admins all."""
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -24,6 +23,7 @@ from services.reports import (
     tickets_per_category_per_week,
 )
 from services.settlement import MAX_PERIOD, Settlement, settle
+from services.spreadsheet import csv_rows, xlsx_append
 from web.dashboard.common import language, parse_date, render, secure, transaction
 from web.dashboard.queue import visible_communities
 from web.sessions import StaffMember
@@ -33,6 +33,7 @@ router = APIRouter(include_in_schema=False)
 CHART_WEEKS = 12
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MONEY_FORMAT = "#,##0.00"
+CENT = Decimal("0.01")
 
 
 def _timezone(request: Request) -> str:
@@ -44,8 +45,8 @@ def _today(request: Request) -> date:
 
 
 def _period(request: Request, default_start: date, default_end: date) -> tuple[date, date]:
-    start = parse_date(request.query_params.get("from")) or default_start
-    end = parse_date(request.query_params.get("to")) or default_end
+    start = parse_date(request.query_params.get("from"), "from") or default_start
+    end = parse_date(request.query_params.get("to"), "to") or default_end
     if end < start:
         start, end = end, start
     if end - start > MAX_PERIOD:
@@ -197,18 +198,74 @@ def _filename(result: Settlement, extension: str) -> str:
     return f"settlement_{result.start.isoformat()}_{result.end.isoformat()}.{extension}"
 
 
+def settlement_csv_bytes(result: Settlement, lang: str, timezone: str) -> bytes:
+    """The settlement as CSV: money with two decimals, names as text (never formulas)."""
+    rows = [
+        [v.quantize(CENT) if isinstance(v, Decimal) else v for v in row]
+        for row in settlement_rows(result, lang, timezone)
+    ]
+    return csv_rows([_headings(lang), *rows])
+
+
+def settlement_xlsx_bytes(result: Settlement, lang: str, timezone: str) -> bytes:
+    """The settlement as a workbook: the tickets sheet and a summary sheet; every cell
+    through xlsx_append, so names are text (never formulas) and money is numbers."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = t("dash_settle_sheet", lang)
+    period = {"start": result.start.isoformat(), "end": result.end.isoformat()}
+    xlsx_append(sheet, [t("dash_settle_heading", lang, **period)])
+    xlsx_append(sheet, _headings(lang))
+    for cell in sheet[2]:
+        cell.font = Font(bold=True)
+    for row in settlement_rows(result, lang, timezone):
+        last = xlsx_append(sheet, row)
+        sheet.cell(row=last, column=7).number_format = MONEY_FORMAT
+        if row[1] == "":
+            for cell in sheet[last]:
+                cell.font = Font(bold=True)
+    for column, width in zip("ABCDEFG", (24, 18, 12, 18, 18, 8, 12), strict=True):
+        sheet.column_dimensions[column].width = width
+    summary = book.create_sheet(t("dash_settle_summary", lang))
+    xlsx_append(
+        summary,
+        [
+            t("dash_settle_col_organisation", lang),
+            t("dash_settle_col_count", lang),
+            t("dash_settle_col_rated", lang),
+            t("dash_settle_col_average", lang),
+            t("dash_settle_col_total", lang),
+        ],
+    )
+    for organisation in result.organisations:
+        last = xlsx_append(
+            summary,
+            [
+                organisation.name,
+                organisation.count,
+                organisation.rated,
+                organisation.average_rating if organisation.average_rating is not None else "",
+                organisation.total,
+            ],
+        )
+        summary.cell(row=last, column=5).number_format = MONEY_FORMAT
+    last = xlsx_append(
+        summary,
+        [t("dash_settle_total", lang, count=result.count), result.count, "", "", result.total],
+    )
+    summary.cell(row=last, column=5).number_format = MONEY_FORMAT
+    output = io.BytesIO()
+    book.save(output)
+    return output.getvalue()
+
+
 @router.get("/dashboard/settlement.csv")
 async def settlement_csv(request: Request, staff: StaffMember) -> Response:
     """The settlement as CSV (UTF-8 with a BOM, so spreadsheet programs read Chinese)."""
-    lang = language(request)
     result = await _settlement(request, staff)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(_headings(lang))
-    for row in settlement_rows(result, lang, _timezone(request)):
-        writer.writerow([f"{v:.2f}" if isinstance(v, Decimal) else v for v in row])
     response = Response(
-        ("\ufeff" + buffer.getvalue()).encode("utf-8"),
+        settlement_csv_bytes(result, language(request), _timezone(request)),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{_filename(result, "csv")}"'},
     )
@@ -218,56 +275,9 @@ async def settlement_csv(request: Request, staff: StaffMember) -> Response:
 @router.get("/dashboard/settlement.xlsx")
 async def settlement_xlsx(request: Request, staff: StaffMember) -> Response:
     """The settlement as an Excel workbook: the tickets sheet and a summary sheet."""
-    lang = language(request)
     result = await _settlement(request, staff)
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = t("dash_settle_sheet", lang)
-    sheet.append(
-        [t("dash_settle_heading", lang, start=result.start.isoformat(), end=result.end.isoformat())]
-    )
-    sheet.append(_headings(lang))
-    for cell in sheet[2]:
-        cell.font = Font(bold=True)
-    for row in settlement_rows(result, lang, _timezone(request)):
-        sheet.append(row)
-        last = sheet.max_row
-        sheet.cell(row=last, column=7).number_format = MONEY_FORMAT
-        if row[1] == "":
-            for cell in sheet[last]:
-                cell.font = Font(bold=True)
-    for column, width in zip("ABCDEFG", (24, 18, 12, 18, 18, 8, 12), strict=True):
-        sheet.column_dimensions[column].width = width
-    summary = book.create_sheet(t("dash_settle_summary", lang))
-    summary.append(
-        [
-            t("dash_settle_col_organisation", lang),
-            t("dash_settle_col_count", lang),
-            t("dash_settle_col_rated", lang),
-            t("dash_settle_col_average", lang),
-            t("dash_settle_col_total", lang),
-        ]
-    )
-    for organisation in result.organisations:
-        summary.append(
-            [
-                organisation.name,
-                organisation.count,
-                organisation.rated,
-                organisation.average_rating if organisation.average_rating is not None else "",
-                organisation.total,
-            ]
-        )
-        summary.cell(row=summary.max_row, column=5).number_format = MONEY_FORMAT
-    summary.append(
-        [t("dash_settle_total", lang, count=result.count), result.count, "", "", result.total]
-    )
-    summary.cell(row=summary.max_row, column=5).number_format = MONEY_FORMAT
-    output = io.BytesIO()
-    book.save(output)
     response = Response(
-        output.getvalue(),
+        settlement_xlsx_bytes(result, language(request), _timezone(request)),
         media_type=XLSX_TYPE,
         headers={"Content-Disposition": f'attachment; filename="{_filename(result, "xlsx")}"'},
     )
