@@ -25,6 +25,7 @@ from orders.notices import render
 from orders.wakeup import Waker
 from services import workflow
 from services.models import OutboxMessage, utcnow
+from services.notify import EDIT_PARAM
 from services.outbox import (
     backoff,
     lease_due,
@@ -121,10 +122,22 @@ class Notifier:
     async def _deliver(self, message: OutboxMessage) -> int:
         reply = render(message.message_key, message.params, message.buttons, message.language)
         sent_id: str | None = None
+        edited = message.params.get(EDIT_PARAM)
         try:
-            for text, markup in messages(reply):
-                sent = await self._bot.send_message(int(message.chat_id), text, reply_markup=markup)
-                sent_id = str(sent.message_id)
+            if edited is not None:
+                # A card sent before is rewritten in place (its old holder's full card,
+                # masked once the ticket is no longer theirs); its buttons go with it.
+                text, _ = messages(reply)[0]
+                await self._bot.edit_message_text(
+                    text, chat_id=int(message.chat_id), message_id=int(edited)
+                )
+                sent_id = str(edited)
+            else:
+                for text, markup in messages(reply):
+                    sent = await self._bot.send_message(
+                        int(message.chat_id), text, reply_markup=markup
+                    )
+                    sent_id = str(sent.message_id)
         except RetryAfter as exc:
             delay = exc.retry_after
             wait = delay if isinstance(delay, timedelta) else timedelta(seconds=float(delay))

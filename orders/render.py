@@ -25,6 +25,26 @@ def local_time(moment: datetime, timezone: str) -> str:
     return moment.astimezone(ZoneInfo(timezone)).strftime("%m-%d %H:%M")
 
 
+def age(moment: datetime, now: datetime, language: str) -> str:
+    """How long ago, in the reader's words: "3 小时前" / "3 hours ago"."""
+    minutes = max(0, int((now - moment).total_seconds() // 60))
+    for unit, size in (("day", 24 * 60), ("hour", 60), ("minute", 1)):
+        count = minutes // size
+        if count == 1:
+            return t(f"age_{unit}", language)
+        if count > 1:
+            return t(f"age_{unit}s", language, count=count)
+    return t("age_now", language)
+
+
+def place(community: str, building: str | None, language: str) -> str:
+    """A ticket's place as a neighbour may see it: the community and the building
+    number, never the flat or the resident's own words of the address."""
+    if building is None:
+        return t("duplicate_place_community", language, community=community)
+    return t("duplicate_place", language, community=community, building=building)
+
+
 def ticket_lines(
     tickets: Sequence[Ticket],
     categories: Mapping[str, Category],

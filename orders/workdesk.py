@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orders.frontdesk import Button, Reply, Sender
+from orders.frontdesk import Button, Reply, Sender, without_controls
 from orders.i18n import resolve_language, status_name, t
 from orders.wakeup import Waker
 from services import matching, notify, workflow
 from services.errors import (
+    AlreadyHolds,
     AlreadyTaken,
     BadCredentials,
     IllegalTransition,
@@ -262,14 +263,27 @@ class WorkDesk:
 
         async def assign(session: AsyncSession) -> WorkResult:
             organisation = await get_organisation(session, int(extra))
-            await workflow.assign(session, number=number, staff=staff, organisation=organisation)
-            return WorkResult(
-                replies=[
-                    Reply(
-                        t("ack_assigned", language, number=number, organisation=organisation.name)
-                    )
-                ]
-            )
+            before = await get_ticket(session, number)
+            previous = before.organisation_id if before.status in workflow.HELD_BY else None
+            try:
+                await workflow.assign(
+                    session, number=number, staff=staff, organisation=organisation
+                )
+            except AlreadyHolds:  # a double press, or a stale menu
+                text = t("already_holds", language, number=number, holder=organisation.name)
+                return WorkResult(toast=text, replies=[Reply(text)])
+            if previous is not None and previous != organisation.id:
+                old = await get_organisation(session, previous)
+                text = t(
+                    "ack_reassigned",
+                    language,
+                    number=number,
+                    previous=old.name,
+                    organisation=organisation.name,
+                )
+            else:
+                text = t("ack_assigned", language, number=number, organisation=organisation.name)
+            return WorkResult(replies=[Reply(text)])
 
         async def close(session: AsyncSession) -> WorkResult:
             await workflow.close(session, number=number, staff=staff, reason="reason_handled")
@@ -296,19 +310,38 @@ class WorkDesk:
         return await self._run(language, number, handler)
 
     async def _assign_menu(self, language: str, number: str) -> WorkResult:
-        """Buttons of the organisations that could take the ticket, best first."""
+        """Buttons of the organisations that could take the ticket, best first; for a
+        claimed, in-progress or reopened ticket, those it could be handed on to."""
         try:
             async with self._sessionmaker() as session:
                 ticket = await get_ticket(session, number)
+                if ticket.status not in workflow.ASSIGNABLE:
+                    text = t(
+                        "ticket_now",
+                        language,
+                        number=number,
+                        status=status_name(ticket.status, language),
+                    )
+                    return WorkResult(toast=text, replies=[Reply(text)])
                 organisations = await workflow.assignable(session, ticket)
+                holder = (
+                    await get_organisation(session, ticket.organisation_id)
+                    if ticket.organisation_id is not None and ticket.status in workflow.HELD_BY
+                    else None
+                )
         except TicketNotFound:
             return WorkResult(replies=[Reply(t("ticket_not_found", language, number=number))])
         if not organisations:
             return WorkResult(replies=[Reply(t("no_organisations", language))])
+        question = (
+            t("ask_reassign", language, number=number, holder=holder.name)
+            if holder is not None
+            else t("ask_assign", language, number=number)
+        )
         return WorkResult(
             replies=[
                 Reply(
-                    t("ask_assign", language, number=number),
+                    question,
                     rows=[[Button(o.name, f"s:asg:{number}:{o.id}")] for o in organisations[:8]],
                 )
             ]
@@ -356,7 +389,7 @@ class WorkDesk:
     ) -> list[Reply] | None:
         """A resident's reply to a notification that asks for one (the rating comment);
         None when the reply is not to such a message and should go to the engine."""
-        comment = text.strip()
+        comment = without_controls(text).strip()
         if not comment:
             return None
         async with self._sessionmaker() as session, session.begin():

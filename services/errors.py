@@ -7,6 +7,7 @@ ServiceError
  ├── NotYourTicket       a resident or organisation acting on someone else's ticket
  ├── NotEligible         an organisation that does not serve the ticket's category/community
  ├── AlreadyTaken        another organisation claimed the ticket first
+ │    └── AlreadyHolds   staff assign a ticket to the organisation holding it
  ├── BadCredentials      an unknown, used or revoked token or link code
  └── NotFound            no organisation/staff member with that id or name
 """
@@ -66,6 +67,10 @@ class AlreadyTaken(IllegalTransition):
     def __init__(self, current: str, new: str, holder: str | None) -> None:
         super().__init__(current, new)
         self.holder = holder
+
+
+class AlreadyHolds(AlreadyTaken):
+    """Staff assign a ticket to the organisation that already holds it."""
 
 
 class BadCredentials(ServiceError):

@@ -35,13 +35,17 @@ ALLOWED: dict[TicketStatus, frozenset[TicketStatus]] = {
     # Staff may assign directly, so published -> claimed covers both paths.
     S.PUBLISHED: frozenset({S.CLAIMED}) | _ENDINGS,
     # An organisation that cannot serve releases the ticket back to published.
+    # Staff may also hand a claimed ticket to another organisation: the status stays
+    # claimed, only the holder changes (workflow.assign), so it is not a move here.
     S.CLAIMED: frozenset({S.IN_PROGRESS, S.PUBLISHED}) | _ENDINGS,
-    S.IN_PROGRESS: frozenset({S.DONE, S.PUBLISHED}) | _ENDINGS,
+    # Handed to another organisation by staff, work started is claimed again: the
+    # new holder starts it afresh.
+    S.IN_PROGRESS: frozenset({S.DONE, S.PUBLISHED, S.CLAIMED}) | _ENDINGS,
     # After done the resident confirms (closed) or says it is not fixed;
     # staff close and the 7-day auto-close are also done -> closed.
     S.DONE: frozenset({S.CLOSED, S.REOPENED}),
-    # A reopened ticket goes back to the organisation that did it, or is
-    # published again if that organisation releases it.
+    # A reopened ticket goes back to the organisation that did it (or, by staff, to
+    # another one), or is published again if that organisation releases it.
     S.REOPENED: frozenset({S.CLAIMED, S.PUBLISHED}) | _ENDINGS,
     S.CLOSED: frozenset(),
     S.REJECTED: frozenset(),

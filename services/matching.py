@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.lifecycle import TicketStatus as S
@@ -13,6 +13,7 @@ from services.models import (
     Organisation,
     Ticket,
     TicketEvent,
+    TicketOffer,
     organisation_categories,
     organisation_communities,
 )
@@ -149,6 +150,46 @@ def eligible(organisation: Organisation, ticket: Ticket) -> bool:
     if organisation.all_communities:
         return True
     return ticket.community_id in {c.id for c in organisation.communities}
+
+
+async def may_see(session: AsyncSession, organisation: Organisation, ticket: Ticket) -> bool:
+    """Whether the organisation may know of the ticket at all (read it, try to claim it):
+    it holds it or held it before, it was offered it, or the ticket is open to it now
+    (published in its category and community). Anything else - a ticket awaiting
+    review, another category or community, a ticket taken before this organisation
+    could see it - is not its business: it is answered as if there were no such ticket."""
+    if ticket.organisation_id == organisation.id:
+        return True
+    offered = await session.scalar(
+        select(TicketOffer.ticket_id).where(
+            TicketOffer.ticket_id == ticket.id, TicketOffer.organisation_id == organisation.id
+        )
+    )
+    if offered is not None:
+        return True
+    # Held before: an event made it the holder (claim, assignment, hand-over), or it
+    # acted on the ticket (only a holder can).
+    acted = await session.scalar(
+        select(TicketEvent.id)
+        .where(
+            TicketEvent.ticket_id == ticket.id,
+            or_(
+                TicketEvent.organisation_id == organisation.id,
+                TicketEvent.actor == f"org:{organisation.id}",
+            ),
+        )
+        .limit(1)
+    )
+    if acted is not None:
+        return True
+    return ticket.status == S.PUBLISHED and eligible(organisation, ticket)
+
+
+def sees_full_text(organisation: Organisation, ticket: Ticket) -> bool:
+    """Whether the organisation reads the resident's own words unmasked: only while it
+    holds the ticket (from the claim on, to the end); after a release or a
+    reassignment it reads the masked text again, like every other organisation."""
+    return ticket.organisation_id == organisation.id
 
 
 async def organisation_table(session: AsyncSession) -> list[tuple[Organisation, Standing]]:

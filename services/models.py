@@ -209,6 +209,8 @@ class Ticket(Base):
     # Who the service is for when not the resident: mother, father, child, … (a code).
     beneficiary: Mapped[str | None] = mapped_column(String(16))
     photo_path: Mapped[str | None] = mapped_column(String(255))
+    # An Open311 client's photo URL (absolute http(s), validated when filed; migration 0008).
+    media_url: Mapped[str | None] = mapped_column(String(500))
     language: Mapped[str] = mapped_column(String(5))
     channel: Mapped[str] = mapped_column(String(16))
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
@@ -365,6 +367,9 @@ class TicketEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
+    # The organisation this event made the holder (a claim, a staff assignment, a
+    # hand-over): who held a ticket before is read from here, never from the note.
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

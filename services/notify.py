@@ -12,13 +12,34 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.models import Category, Community, Organisation, Resident, Ticket, TicketFollower
-from services.outbox import Button, Recipient, enqueue
+from services.models import (
+    Category,
+    Community,
+    Organisation,
+    OutboxMessage,
+    Resident,
+    Ticket,
+    TicketFollower,
+)
+from services.outbox import SENT, Button, Recipient, enqueue
 from services.parties import organisation_chats, staff_chats
+from services.privacy import mask_text
 
 # Resident channels that have a sender for outbox messages (Telegram's notifier, the
 # terminal chat, the web chat); others (open311) read the status themselves.
 NOTIFIED_CHANNELS = frozenset({"telegram", "cli", "web"})
+# Card parameters that are the resident's own words: masked for whoever may not read
+# them yet (organisations before the claim, neighbours who joined the ticket).
+FREE_TEXT_PARAMS = ("description", "time", "note", "reason")
+# A parameter value that is a catalogue code (a reason chosen from a list), not free text.
+CODE_PREFIX = "reason_"
+# Card parameters that are the resident's contact: the holder's alone.
+CONTACT_PARAMS = ("address", "location", "phone")
+# Cards that carry the holder's full view of a ticket (text and contact).
+HOLDER_CARDS = ("o_claimed", "o_assigned", "o_reopened", "o_handed_over")
+# The parameter of an outbox row that makes it an edit of a message sent before
+# (by its id in that chat) instead of a new message.
+EDIT_PARAM = "edit_message_id"
 
 
 def localised(zh: str, en: str) -> dict[str, str]:
@@ -44,9 +65,39 @@ async def _community_param(session: AsyncSession, ticket: Ticket) -> dict[str, s
     return localised(community.name_zh, community.name_en)
 
 
-async def card_params(session: AsyncSession, ticket: Ticket, *, contact: bool) -> dict[str, Any]:
+def masked_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as a party that may not read the resident's words sees them: free
+    text masked (services/privacy.py), no contact."""
+    shown = {
+        name: mask_text(value) if name in FREE_TEXT_PARAMS and isinstance(value, str) else value
+        for name, value in params.items()
+    }
+    return {name: value for name, value in shown.items() if name not in CONTACT_PARAMS}
+
+
+def follower_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as a neighbour who joined the ticket sees them: the progress only.
+    Nobody's free text (the resident's, an organisation's note, a staff member's
+    reason) and no contact; a reason code ("reason_handled") stays, it is ours."""
+    return {
+        name: (
+            value
+            if name not in FREE_TEXT_PARAMS
+            or (isinstance(value, str) and value.startswith(CODE_PREFIX))
+            else "-"
+        )
+        for name, value in params.items()
+        if name not in CONTACT_PARAMS
+    }
+
+
+async def card_params(
+    session: AsyncSession, ticket: Ticket, *, contact: bool, masked: bool = False
+) -> dict[str, Any]:
     """What an organisation's or staff member's card shows; the resident's phone and
-    exact address only with `contact` (after the organisation has claimed)."""
+    exact address only with `contact` (after the organisation has claimed); with
+    `masked` (an organisation that does not hold the ticket) the description and time
+    with phone numbers, flat numbers and names masked."""
     params: dict[str, Any] = {
         "number": ticket.number,
         "category": await _category_param(session, ticket),
@@ -55,6 +106,8 @@ async def card_params(session: AsyncSession, ticket: Ticket, *, contact: bool) -
         "time": ticket.preferred_time_text or "-",
         "beneficiary": f"label_for_{ticket.beneficiary or 'self'}",
     }
+    if masked:
+        return masked_params(params)
     if contact:
         location = (
             f"{ticket.latitude:.5f},{ticket.longitude:.5f}"
@@ -99,11 +152,13 @@ async def notify_residents(
         assert resident is not None
         if resident.channel not in NOTIFIED_CHANNELS:
             continue  # e.g. Open311 clients poll for status; nothing would send it
+        told = {"number": ticket.number, **(params or {})}
         enqueue(
             session,
             Recipient(resident.channel, resident.external_id, _resident_language(resident, ticket)),
             key,
-            params={"number": ticket.number, **(params or {})},
+            # A neighbour who joined hears the progress, never anyone's words or contact.
+            params=told if index == 0 else follower_params(told),
             # Only the ticket's own resident rates or reopens it.
             buttons=buttons if index == 0 else (),
             ticket=ticket,
@@ -157,6 +212,49 @@ async def notify_staff(
             now=now,
         )
     return len(chats)
+
+
+async def hide_holder_cards(
+    session: AsyncSession,
+    ticket: Ticket,
+    organisation: Organisation,
+    *,
+    now: datetime | None = None,
+) -> int:
+    """The organisation no longer holds the ticket (a release, a reassignment): each of
+    its cards with the full text and the contact becomes the masked card
+    (`o_card_hidden`) in the outbox, and one already sent to Telegram is edited into
+    it there. Returns how many cards were hidden."""
+    chats = {
+        (link.channel, link.chat_id) for link in await organisation_chats(session, organisation.id)
+    }
+    cards = await session.scalars(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.ticket_id == ticket.id,
+            OutboxMessage.message_key.in_(HOLDER_CARDS),
+        )
+        .order_by(OutboxMessage.id)
+    )
+    hidden = 0
+    for card in cards:
+        if (card.channel, card.chat_id) not in chats:
+            continue  # the card of the organisation holding it now
+        # The stored row becomes the masked card: one not sent yet is sent as such.
+        shown = masked_params(dict(card.params))
+        card.message_key, card.params, card.buttons = "o_card_hidden", shown, []
+        hidden += 1
+        if card.state == SENT and card.sent_message_id and card.channel == "telegram":
+            enqueue(
+                session,
+                Recipient(card.channel, card.chat_id, card.language),
+                "o_card_hidden",
+                params={**shown, EDIT_PARAM: card.sent_message_id},
+                ticket=ticket,
+                now=now,
+            )
+    await session.flush()
+    return hidden
 
 
 def offer_buttons(number: str) -> list[list[Button]]:

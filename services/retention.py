@@ -3,10 +3,13 @@
 DESIGN.md: PII (phone, exact address) is kept 180 days after close (setting
 PII_RETENTION_DAYS), then erased. For a ticket in a terminal state (closed,
 rejected, cancelled, merged) that ended more than that many days ago this clears
-the phone, the exact address, the location pin and the photo (the file is
-deleted), and the contact details copied into its outbox messages (the card an
-organisation got after claiming). What staff and settlement need stays: the
-category, the community, the description, the dates, the rating.
+the phone, the exact address, the location pin, the photo (the file is deleted)
+and the media URL, masks the phone numbers, flat numbers and names in the
+resident's free text (description, time as typed, rating comment;
+`services.privacy.mask_text`), and erases the contact details copied
+into its outbox messages (the card an organisation got after claiming). What staff
+and settlement need stays: the category, the community, the description's words,
+the dates, the rating.
 
 Idempotent: a purged ticket has nothing left to purge and is not selected again.
 Logs counts only, never what was erased.
@@ -24,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.lifecycle import TERMINAL
 from services.models import OutboxMessage, Ticket
+from services.privacy import mask_text
 from services.tickets import aware_utc
 
 logger = logging.getLogger(__name__)
@@ -33,6 +37,8 @@ BATCH = 500
 # Outbox parameters that carry the resident's contact (see notify.card_params).
 CONTACT_PARAMS = ("phone", "address", "location")
 ERASED = "-"
+# The resident's own words on a ticket: masked, not erased (staff and reports read them).
+FREE_TEXT = (Ticket.description, Ticket.preferred_time_text, Ticket.rating_comment)
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ async def purge_pii(
     cutoff = aware_utc(now) - timedelta(days=retention_days)
     ended = func.coalesce(Ticket.closed_at, Ticket.updated_at)
     due = (
-        select(Ticket.id, Ticket.photo_path)
+        select(Ticket.id, Ticket.photo_path, *FREE_TEXT)
         .where(
             Ticket.status.in_([status.value for status in TERMINAL]),
             ended < cutoff,
@@ -75,6 +81,7 @@ async def purge_pii(
                 Ticket.latitude.is_not(None),
                 Ticket.longitude.is_not(None),
                 Ticket.photo_path.is_not(None),
+                Ticket.media_url.is_not(None),
             ),
         )
         .order_by(Ticket.id)
@@ -89,9 +96,30 @@ async def purge_pii(
         await session.execute(
             update(Ticket)
             .where(Ticket.id.in_(ids))
-            .values(phone=None, address=None, latitude=None, longitude=None, photo_path=None)
+            .values(
+                phone=None,
+                address=None,
+                latitude=None,
+                longitude=None,
+                photo_path=None,
+                media_url=None,
+            )
             .execution_options(synchronize_session=False)
         )
+        for row in rows:
+            masked = {
+                column.key: mask_text(text, keep_building=False)
+                for column in FREE_TEXT
+                if (text := getattr(row, column.key))
+            }
+            changed = {key: text for key, text in masked.items() if text != getattr(row, key)}
+            if changed:
+                await session.execute(
+                    update(Ticket)
+                    .where(Ticket.id == row.id)
+                    .values(**changed)
+                    .execution_options(synchronize_session=False)
+                )
         messages += await _scrub_outbox(session, ids)
         tickets += len(ids)
         for row in rows:

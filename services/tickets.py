@@ -280,10 +280,17 @@ async def transition(
     check_transition(current, new)
     now = aware_utc(now)
     # Compare-and-set on the old status: of two concurrent moves from the same
-    # state (two organisations claiming) exactly one updates a row.
+    # state (two organisations claiming) exactly one updates a row. And on the old
+    # holder: staff may hand a claimed ticket to another organisation without a
+    # status change, and the old holder's start/done/release must then not apply.
+    holder = (
+        Ticket.organisation_id.is_(None)
+        if ticket.organisation_id is None
+        else Ticket.organisation_id == ticket.organisation_id
+    )
     result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
         update(Ticket)
-        .where(Ticket.id == ticket.id, Ticket.status == current.value)
+        .where(Ticket.id == ticket.id, Ticket.status == current.value, holder)
         .values(status=new.value, updated_at=now, **(values or {}))
         .execution_options(synchronize_session=False)
     )
@@ -306,6 +313,7 @@ async def transition(
         from_status=current.value,
         to_status=new.value,
         note=note,
+        organisation_id=(values or {}).get("organisation_id"),
         created_at=now,
     )
     session.add(event)

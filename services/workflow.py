@@ -18,9 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from services.communities import building_of, find_community
-from services.errors import AlreadyTaken, IllegalTransition, NotEligible, NotYourTicket
-from services.lifecycle import TicketStatus
-from services.matching import candidates, eligible
+from services.errors import (
+    AlreadyHolds,
+    AlreadyTaken,
+    IllegalTransition,
+    NotEligible,
+    NotYourTicket,
+    TicketNotFound,
+)
+from services.lifecycle import TicketStatus, check_transition
+from services.matching import candidates, eligible, may_see
 from services.models import (
     Category,
     Organisation,
@@ -34,6 +41,8 @@ from services.models import (
 from services.notify import (
     card_params,
     claimed_buttons,
+    hide_holder_cards,
+    masked_params,
     notify_organisation,
     notify_residents,
     notify_staff,
@@ -55,6 +64,10 @@ from services.tickets import (
 S = TicketStatus
 OPEN = (S.SUBMITTED, S.PUBLISHED, S.CLAIMED, S.IN_PROGRESS, S.REOPENED)
 HELD = (S.CLAIMED, S.IN_PROGRESS)
+# Statuses with a holder staff can hand the ticket on from (a reopened ticket is back
+# with the organisation that did it), and every status staff can assign from.
+HELD_BY = (*HELD, S.REOPENED)
+ASSIGNABLE = (S.SUBMITTED, S.PUBLISHED, *HELD_BY)
 DUPLICATE_WINDOW = timedelta(days=3)
 AUTO_CLOSE_AFTER = timedelta(days=7)
 
@@ -89,6 +102,8 @@ async def offer(session: AsyncSession, ticket: Ticket, *, now: datetime | None =
     found = await candidates(session, ticket, exclude=await _releasers(session, ticket))
     await session.execute(delete(TicketOffer).where(TicketOffer.ticket_id == ticket.id))
     params = await card_params(session, ticket, contact=False)
+    # Organisations read the resident's words masked until they hold the ticket.
+    offered = await card_params(session, ticket, contact=False, masked=True)
     for rank, organisation in enumerate(found):
         session.add(
             TicketOffer(
@@ -100,7 +115,7 @@ async def offer(session: AsyncSession, ticket: Ticket, *, now: datetime | None =
             organisation,
             ticket,
             "o_offer",
-            params=params,
+            params=offered,
             buttons=offer_buttons(ticket.number),
             now=now,
         )
@@ -318,16 +333,24 @@ async def assign(
     number: str,
     staff: Staff,
     organisation: Organisation,
+    note: str | None = None,
     now: datetime | None = None,
 ) -> Ticket:
-    """Staff give a ticket to an organisation directly (approving it first if needed)."""
+    """Staff give a ticket to an active organisation directly (approving it first if
+    needed), or hand a held one (claimed, in progress, reopened) on to another: the
+    old holder is told it no longer has it, the new one gets the card with the
+    contact, the resident is told who has it now. Matching is skipped on purpose
+    (staff know things it does not); assigning to the holder is AlreadyHolds."""
     now = aware_utc(now)
     ticket = await get_ticket(session, number)
     _check_staff(staff, ticket)
     if not organisation.active:
         raise NotEligible(number, organisation.name)
-    if ticket.status in HELD and ticket.organisation_id == organisation.id:
-        return ticket
+    holder = ticket.organisation_id
+    if ticket.status in HELD and holder == organisation.id:
+        raise AlreadyHolds(ticket.status, S.CLAIMED.value, organisation.name)
+    if holder is not None and ticket.status in HELD_BY and holder != organisation.id:
+        return await _hand_over(session, ticket, staff, organisation, note=note, now=now)
     if ticket.status == S.SUBMITTED:
         await transition(
             session,
@@ -342,11 +365,109 @@ async def assign(
         ticket,
         S.CLAIMED,
         actor=staff_actor(staff),
-        note=f"assigned to org:{organisation.id}",
+        note=f"assigned to org:{organisation.id}" + (f": {note}" if note else ""),
         now=now,
         values={"organisation_id": organisation.id, "claimed_at": now, "escalated_at": None},
     )
     await _tell_claimed(session, ticket, organisation, key="o_assigned", now=now)
+    return ticket
+
+
+HANDED_OVER = "reassigned"
+
+
+async def _hand_over(
+    session: AsyncSession,
+    ticket: Ticket,
+    staff: Staff,
+    organisation: Organisation,
+    *,
+    note: str | None,
+    now: datetime,
+) -> Ticket:
+    """Move a held ticket to another organisation: claimed by it from now on (work
+    started is started afresh; the done SLA counts from the hand-over)."""
+    current = TicketStatus(ticket.status)
+    if current != S.CLAIMED:  # claimed stays claimed: only the holder changes
+        check_transition(current, S.CLAIMED)
+    previous = await session.get(Organisation, ticket.organisation_id)
+    assert previous is not None
+    # Compare-and-set on status and holder: a concurrent release, start or done by the
+    # old holder, or another staff member's hand-over, and this one: exactly one wins.
+    result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+        update(Ticket)
+        .where(
+            Ticket.id == ticket.id,
+            Ticket.status == current.value,
+            Ticket.organisation_id == previous.id,
+        )
+        .values(
+            status=S.CLAIMED.value,
+            organisation_id=organisation.id,
+            claimed_at=now,
+            escalated_at=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        actual = (
+            await session.execute(
+                select(Ticket.status, Ticket.organisation_id).where(Ticket.id == ticket.id)
+            )
+        ).one()
+        set_committed_value(ticket, "status", actual.status)
+        set_committed_value(ticket, "organisation_id", actual.organisation_id)
+        if actual.organisation_id is not None and actual.status in HELD_BY:
+            raise AlreadyTaken(actual.status, S.CLAIMED.value, await _holder_name(session, ticket))
+        raise IllegalTransition(str(actual.status), S.CLAIMED.value)
+    for column, value in (
+        ("status", S.CLAIMED.value),
+        ("organisation_id", organisation.id),
+        ("claimed_at", now),
+        ("escalated_at", None),
+        ("updated_at", now),
+    ):
+        set_committed_value(ticket, column, value)
+    session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            actor=staff_actor(staff),
+            action=HANDED_OVER,
+            from_status=current.value,
+            to_status=S.CLAIMED.value,
+            note=f"from org:{previous.id} to org:{organisation.id}" + (f": {note}" if note else ""),
+            organisation_id=organisation.id,
+            created_at=now,
+        )
+    )
+    await session.flush()
+    # The old holder's views drop the contact at once (they are computed at read time);
+    # its cards with the contact are masked (edited in Telegram) as after a release,
+    # and it is told the ticket is no longer its own (the note masked: it is an
+    # outsider now).
+    await hide_holder_cards(session, ticket, previous, now=now)
+    await notify_organisation(
+        session,
+        previous,
+        ticket,
+        "o_handed_away",
+        params=masked_params({"note": note or "-"}),
+        now=now,
+    )
+    await notify_organisation(
+        session,
+        organisation,
+        ticket,
+        "o_handed_over",
+        params=await card_params(session, ticket, contact=True) | {"note": note or "-"},
+        buttons=claimed_buttons(ticket.number),
+        now=now,
+    )
+    await notify_residents(
+        session, ticket, "n_handed_over", params={"organisation": organisation.name}, now=now
+    )
+    await session.flush()
     return ticket
 
 
@@ -559,9 +680,14 @@ async def claim(
 
     Exactly one claimer wins, across processes: the update is conditional on the
     status in the database. The winner claiming again gets the ticket back with no
-    new event; everyone else gets AlreadyTaken naming the holder."""
+    new event; another organisation that may see the ticket gets AlreadyTaken naming
+    the holder. One that may not (another category or community, a ticket awaiting
+    review, taken before it was open to it) gets TicketNotFound whatever the state,
+    as when it reads the ticket: ticket numbers are sequential."""
     now = aware_utc(now)
     ticket = await get_ticket(session, number)
+    if not await may_see(session, organisation, ticket):
+        raise TicketNotFound(number)
     if ticket.status in HELD and ticket.organisation_id == organisation.id:
         return ticket
     taking_back = ticket.status == S.REOPENED
@@ -692,6 +818,7 @@ async def release(
             "escalated_at": None,
         },
     )
+    await hide_holder_cards(session, ticket, organisation, now=now)
     await notify_residents(session, ticket, "n_released", now=now)
     await notify_staff(
         session,
@@ -930,11 +1057,13 @@ async def offer_count(session: AsyncSession, number: str) -> int:
 
 async def assignable(session: AsyncSession, ticket: Ticket) -> list[Organisation]:
     """Organisations staff may assign the ticket to: its matches best first, else
-    every active organisation (staff know things matching does not)."""
-    found = await candidates(session, ticket)
+    every active organisation (staff know things matching does not); never the
+    organisation holding it now (a reopened ticket may go back to the one that did it)."""
+    holder = ticket.organisation_id if ticket.status in HELD else None
+    found = [o for o in await candidates(session, ticket) if o.id != holder]
     if found:
         return found
     rows = await session.scalars(
         select(Organisation).where(Organisation.active.is_(True)).order_by(Organisation.name)
     )
-    return list(rows)
+    return [o for o in rows if o.id != holder]

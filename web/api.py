@@ -1,9 +1,11 @@
-"""The JSON API of tickets for organisations and staff: `/api/tickets/{number}/...`.
+"""The JSON API of tickets for organisations and staff: `/api/tickets/{number}/...`;
+and `/api/organisations` for staff choosing whom to assign a ticket to.
 
 Every request is one database transaction; the notifier is woken after the commit
 when the request changed the ticket. The resident's contact (phone, address,
 coordinates) is in the answer only for staff and for the organisation holding
-the ticket. See docs/api.md.
+the ticket; any other organisation reads the resident's words masked, and a ticket
+it may not know of is 404 as if there were none. See docs/api.md.
 """
 
 from __future__ import annotations
@@ -20,15 +22,24 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services import matching, workflow
-from services.errors import BadCredentials, NotEligible, NotFound, NotYourTicket, TicketNotFound
+from services.errors import (
+    AlreadyHolds,
+    BadCredentials,
+    NotFound,
+    NotYourTicket,
+    TicketNotFound,
+)
 from services.lifecycle import TicketStatus
+from services.management import list_organisations
 from services.models import Organisation, Staff, Ticket
 from services.parties import get_organisation, organisation_by_token, staff_by_token, staff_sees
+from services.privacy import mask_text
 from services.tickets import get_ticket
 from web.errors import ApiError
 from web.state import WebState, request_state
 
 router = APIRouter(prefix="/api/tickets", tags=["tickets"])
+organisations_router = APIRouter(prefix="/api/organisations", tags=["organisations"])
 
 # RO-261122-0007: a ticket number; anything else cannot name a ticket.
 NUMBER_PATTERN = re.compile(r"RO-\d{6}-\d{4,8}")
@@ -87,11 +98,18 @@ class ReasonBody(BaseModel):
 
 
 class AssignBody(BaseModel):
-    """Body of `assign`: the organisation that gets the ticket."""
+    """Body of `assign`: the organisation that gets the ticket, and an optional note
+    (why; kept in the ticket's history and shown to the organisations concerned)."""
 
     model_config = ConfigDict(extra="ignore")
 
     organisation_id: Annotated[int, Field(strict=True, ge=1, le=MAX_DB_INT)]
+    note: Annotated[str | None, Field(max_length=MAX_TEXT)] = None
+
+    @field_validator("note")
+    @classmethod
+    def _note(cls, value: str | None) -> str | None:
+        return (_clean(value) or None) if value is not None else None
 
 
 # --- answers ------------------------------------------------------------------------------
@@ -103,8 +121,11 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-async def ticket_json(session: AsyncSession, ticket: Ticket, *, contact: bool) -> dict[str, Any]:
-    """The ticket as the API shows it; the resident's contact only with `contact`."""
+async def ticket_json(
+    session: AsyncSession, ticket: Ticket, *, contact: bool, masked: bool = False
+) -> dict[str, Any]:
+    """The ticket as the API shows it; the resident's contact only with `contact`; with
+    `masked`, the resident's words with phone, flat numbers and names masked."""
     holder = (
         await session.get(Organisation, ticket.organisation_id) if ticket.organisation_id else None
     )
@@ -115,8 +136,12 @@ async def ticket_json(session: AsyncSession, ticket: Ticket, *, contact: bool) -
         "category": ticket.category_code,
         "community_id": ticket.community_id,
         "organisation": {"id": holder.id, "name": holder.name} if holder else None,
-        "description": ticket.description,
-        "preferred_time": ticket.preferred_time_text,
+        "description": mask_text(ticket.description) if masked else ticket.description,
+        "preferred_time": (
+            mask_text(ticket.preferred_time_text)
+            if masked and ticket.preferred_time_text is not None
+            else ticket.preferred_time_text
+        ),
         "preferred_time_at": _iso(ticket.preferred_time_at),
         "created_at": _iso(ticket.created_at),
         "published_at": _iso(ticket.published_at),
@@ -139,6 +164,29 @@ async def ticket_json(session: AsyncSession, ticket: Ticket, *, contact: bool) -
 def holds(organisation: Organisation, ticket: Ticket) -> bool:
     """Whether the organisation holds the ticket (and so sees the resident's contact)."""
     return ticket.organisation_id == organisation.id and ticket.status in CONTACT_STATUSES
+
+
+async def shown_json(
+    session: AsyncSession, party: Organisation | Staff, ticket: Ticket
+) -> dict[str, Any]:
+    """The ticket as this party may see it, decided now from the current holder: staff
+    everything; the holding organisation its words and (while working) the contact;
+    any other organisation the masked words and no contact."""
+    if isinstance(party, Staff):
+        return await ticket_json(session, ticket, contact=True)
+    return await ticket_json(
+        session,
+        ticket,
+        contact=holds(party, ticket),
+        masked=not matching.sees_full_text(party, ticket),
+    )
+
+
+async def _visible(session: AsyncSession, organisation: Organisation, ticket: Ticket) -> None:
+    """404, as for no such ticket, unless the organisation may know of the ticket
+    (numbers are sequential: a 403 would confirm that the ticket exists)."""
+    if not await matching.may_see(session, organisation, ticket):
+        raise TicketNotFound(ticket.number)
 
 
 # --- authentication -----------------------------------------------------------------------
@@ -223,11 +271,13 @@ async def _respond(
             if kind == "organisation"
             else await _staff(session, token)
         )
-        before = _version(await _existing(session, number))
+        existing = await _existing(session, number)
+        if isinstance(party, Organisation):
+            await _visible(session, party, existing)
+        before = _version(existing)
         ticket = await action(session, party)
         changed = _version(ticket) != before
-        contact = isinstance(party, Staff) or holds(party, ticket)
-        body = await ticket_json(session, ticket, contact=contact)
+        body = await shown_json(session, party, ticket)
     if changed:
         await state.waker.wake()
     return JSONResponse(body)
@@ -246,7 +296,7 @@ def _as_staff(party: Organisation | Staff) -> Staff:
 _ORG_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "No token, or an unknown one"},
     403: {"description": "A staff token, or the organisation may not act on this ticket"},
-    404: {"description": "No ticket has this number"},
+    404: {"description": "No ticket has this number, or none the organisation may know of"},
     409: {"description": "The ticket's status does not allow this (any more)"},
 }
 _STAFF_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -275,12 +325,9 @@ async def read(number: TicketNumber, state: State, credentials: Credentials) -> 
         if isinstance(party, Staff):
             if not party.active or not staff_sees(party, ticket.community_id):
                 raise NotYourTicket(number)
-            contact = True
         else:
-            if ticket.organisation_id != party.id and not matching.eligible(party, ticket):
-                raise NotEligible(number, party.name)
-            contact = holds(party, ticket)
-        body = await ticket_json(session, ticket, contact=contact)
+            await _visible(session, party, ticket)
+        body = await shown_json(session, party, ticket)
     return JSONResponse(body)
 
 
@@ -370,7 +417,8 @@ async def reject(
 async def assign(
     number: TicketNumber, body: AssignBody, state: State, credentials: Credentials
 ) -> JSONResponse:
-    """Give the ticket to an organisation directly (approving it first if needed)."""
+    """Give the ticket to an organisation directly (approving it first if needed), or
+    hand a claimed, in-progress or reopened ticket on to another organisation."""
 
     async def act(session: AsyncSession, party: Organisation | Staff) -> Ticket:
         try:
@@ -381,8 +429,59 @@ async def assign(
                 "unknown_organisation",
                 f"No organisation has the id {body.organisation_id}.",
             ) from None
-        return await workflow.assign(
-            session, number=number, staff=_as_staff(party), organisation=organisation
-        )
+        if not organisation.active:
+            raise ApiError(
+                422,
+                "organisation_suspended",
+                f"The organisation {body.organisation_id} is suspended.",
+            )
+        try:
+            return await workflow.assign(
+                session,
+                number=number,
+                staff=_as_staff(party),
+                organisation=organisation,
+                note=body.note,
+            )
+        except AlreadyHolds as exc:
+            raise ApiError(
+                409,
+                "already_holder",
+                f"The organisation {body.organisation_id} already holds the ticket.",
+                status=exc.current,
+                holder=organisation.name,
+            ) from None
 
     return await _respond(state, number, credentials, "staff", act)
+
+
+# --- organisations, for staff -------------------------------------------------------------
+
+
+def organisation_json(organisation: Organisation) -> dict[str, Any]:
+    """An organisation as staff choosing whom to assign see it; `communities` is
+    empty when it serves every community (`all_communities`)."""
+    return {
+        "id": organisation.id,
+        "name": organisation.name,
+        "categories": sorted(category.code for category in organisation.categories),
+        "communities": sorted(community.id for community in organisation.communities),
+        "all_communities": organisation.all_communities,
+        "active": organisation.active,
+    }
+
+
+@organisations_router.get(
+    "",
+    responses={
+        401: {"description": "No token, or an unknown one"},
+        403: {"description": "An organisation token"},
+    },
+)
+async def organisations(state: State, credentials: Credentials) -> JSONResponse:
+    """Every organisation, suspended ones too, by name (staff token only)."""
+    token = _token(credentials)
+    async with state.sessionmaker() as session, session.begin():
+        await _staff(session, token)
+        body = [organisation_json(o) for o in await list_organisations(session)]
+    return JSONResponse(body)

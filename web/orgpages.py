@@ -6,7 +6,8 @@ tickets it holds, and claim / start / finish / release them.
 Every action goes through `services.workflow`, the same functions and rules as the
 Telegram buttons: exactly one claimer wins, an organisation that released a ticket
 cannot claim it back, and the resident's phone, exact address and location are shown
-only on tickets the organisation holds. Sessions, CSRF and templates come from
+only on tickets the organisation holds (their words, masked on every other ticket;
+a ticket it may not know of is "no such ticket"). Sessions, CSRF and templates come from
 web/sessions.py and web/templating.py; see docs/webchat.md.
 """
 
@@ -46,6 +47,7 @@ from services.parties import (
     password_matches,
     set_organisation_password,
 )
+from services.privacy import mask_text
 from services.tickets import get_ticket
 from web.login_throttle import (
     Attempt,
@@ -267,11 +269,21 @@ async def finished(session: AsyncSession, organisation: Organisation) -> list[Ti
 
 
 async def _card(
-    session: AsyncSession, ticket: Ticket, language: str, timezone: str, *, contact: bool
+    session: AsyncSession,
+    organisation: Organisation,
+    ticket: Ticket,
+    language: str,
+    timezone: str,
+    *,
+    contact: bool,
 ) -> dict[str, Any]:
-    """A ticket as the page shows it: the fields of the Telegram card, in words."""
-    params = await notify.card_params(session, ticket, contact=contact)
+    """A ticket as the page shows it: the fields of the Telegram card, in words; the
+    resident's words masked unless the organisation holds the ticket (decided now)."""
+    masked = not matching.sees_full_text(organisation, ticket)
+    contact = contact and not masked
+    params = await notify.card_params(session, ticket, contact=contact, masked=masked)
     shown = {name: localise(name, value, language, params) for name, value in params.items()}
+    comment = ticket.rating_comment
     return {
         **shown,
         "number": ticket.number,
@@ -279,7 +291,7 @@ async def _card(
         "status_name": status_name(ticket.status, language),
         "created": local_time(ticket.created_at, timezone),
         "rating": ticket.rating,
-        "rating_comment": ticket.rating_comment,
+        "rating_comment": mask_text(comment) if masked and comment else comment,
         "contact": contact,
         "escalated": ticket.escalated_at is not None,
     }
@@ -293,15 +305,17 @@ async def _home_context(
         fresh = await session.get(Organisation, organisation.id)
         assert fresh is not None
         open_tickets = [
-            await _card(session, ticket, language, timezone, contact=False)
+            await _card(session, fresh, ticket, language, timezone, contact=False)
             for ticket in await claimable(session, fresh)
         ]
         mine = [
-            await _card(session, ticket, language, timezone, contact=ticket.status in CONTACT)
+            await _card(
+                session, fresh, ticket, language, timezone, contact=ticket.status in CONTACT
+            )
             for ticket in await held(session, fresh)
         ]
         closed = [
-            await _card(session, ticket, language, timezone, contact=False)
+            await _card(session, fresh, ticket, language, timezone, contact=False)
             for ticket in await finished(session, fresh)
         ]
         standing = (await matching.standings(session, [fresh.id]))[fresh.id]

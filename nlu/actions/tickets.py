@@ -10,6 +10,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlu.actions.common import (
     CATEGORIES,
@@ -21,11 +22,13 @@ from nlu.actions.common import (
 )
 from orders.engine_client import payload
 from orders.i18n import has_key, status_name, t
-from orders.render import cancel_buttons, category_name, local_time, ticket_lines
+from orders.render import age, cancel_buttons, category_name, local_time, place, ticket_lines
 from orders.settings import get_settings
 from services import file_ticket, list_resident_tickets
 from services.categories import list_categories
+from services.communities import building_of
 from services.errors import ServiceError
+from services.models import Community, Ticket, utcnow
 from services.workflow import find_duplicates, follow
 
 logger = logging.getLogger(__name__)
@@ -229,18 +232,26 @@ class ActionSubmitRequest(Action):
                     latitude=slots.get("latitude"),
                     longitude=slots.get("longitude"),
                 )
-                offers = [(d.number, d.status, d.description) for d in found]
+                if not found:
+                    return False
+                neighbour = found[0]
+                categories = await list_categories(session)
+                community = await _community_name(session, neighbour, lang)
+                # What identifies the problem, never the neighbour's words, address or contact.
+                number, status = neighbour.number, neighbour.status
+                category = category_name(categories, neighbour.category_code, lang)
+                where = place(community, building_of(neighbour.address), lang)
+                filed = age(neighbour.created_at, utcnow(), lang)
         except SQLAlchemyError:
             logger.exception("ticket.duplicate_check_failed sender=%s", tracker.sender_id)
             return False
-        if not offers:
-            return False
-        number, status, description = offers[0]
         dispatcher.utter_message(
             response="utter_duplicate_found",
             duplicate_number=number,
             status_name=status_name(status, lang),
-            duplicate_description=description[:SUMMARY_DESCRIPTION_CHARS],
+            category_name=category,
+            duplicate_place=where,
+            duplicate_age=filed,
             buttons=[
                 {
                     "title": t("join_button", lang, number=number),
@@ -250,6 +261,13 @@ class ActionSubmitRequest(Action):
             ],
         )
         return True
+
+
+async def _community_name(session: AsyncSession, ticket: Ticket, lang: str) -> str:
+    community = await session.get(Community, ticket.community_id) if ticket.community_id else None
+    if community is None:
+        return "-"
+    return community.name_en if lang == "en" else community.name_zh
 
 
 class ActionJoinTicket(Action):

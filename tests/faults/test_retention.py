@@ -1,7 +1,8 @@
 """Residents' phone, exact address, location and photo are erased from tickets that
 ended more than PII_RETENTION_DAYS ago (DESIGN: 180), on SQLite and PostgreSQL; the
-community and description stay; the purge is idempotent and logs counts only; the
-notifier runs it on its sweep timer and `orders purge` runs it by hand."""
+community stays and the description keeps its words with phone, flat and name masked;
+the purge is idempotent and logs counts only; the notifier runs it on its sweep timer
+and `orders purge` runs it by hand."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from orders import PROJECT_ROOT
 from orders.wakeup import Waker
 from services import make_engine, make_sessionmaker, prepare_database, workflow
 from services.models import OutboxMessage, Ticket, utcnow
+from services.privacy import mask_text
 from services.retention import purge_pii
 from tests.services.helpers import NOW, PHONE, XINGFULI, file, make_org, resident
 
@@ -37,6 +39,9 @@ async def _ended_ticket(
     org = await make_org(session, now=NOW - 400 * DAY)
     filed_at = NOW - (days_ago + 3) * DAY
     ticket = await file(session, who, now=filed_at)
+    ticket.description += "，我叫王芳，电话13966667777，住3栋2单元501室"
+    ticket.preferred_time_text = "明天上午，先打13966667777"
+    ticket.rating_comment = "谢谢，我是王芳，下次还打13966667777"
     ticket.latitude, ticket.longitude = 31.23041, 121.47372
     ticket.photo_path = f"{ticket.number}.jpg"
     (photos / ticket.photo_path).write_bytes(b"\xff\xd8photo")
@@ -77,7 +82,13 @@ async def test_purge_erases_old_ended_tickets_only(
         erased = rows[old.id]
         assert (erased.phone, erased.address, erased.latitude, erased.longitude) == (None,) * 4
         assert erased.photo_path is None and not (photos / f"{old.number}.jpg").exists()
-        assert (erased.community_id, erased.description) == (community, description)
+        assert erased.community_id == community
+        assert "13966667777" not in erased.description and "501" not in erased.description
+        assert "王芳" not in erased.description
+        assert erased.description == mask_text(description, keep_building=False)
+        assert erased.preferred_time_text == "明天上午，先打139****7777"
+        assert erased.rating_comment is not None
+        assert "13966667777" not in erased.rating_comment and "王芳" not in erased.rating_comment
         assert erased.status == "cancelled"
         kept = rows[recent.id]
         assert (kept.phone, kept.address, kept.photo_path) == (

@@ -74,3 +74,14 @@ def test_every_status_is_reachable_and_every_open_one_can_end() -> None:
     for status in STATUSES:
         cancellable = TicketStatus.CANCELLED in ALLOWED[status]
         assert cancellable == (status not in TERMINAL and status is not TicketStatus.DONE)
+
+
+def test_every_held_status_can_be_handed_to_another_organisation() -> None:
+    # Staff reassignment (workflow.assign): a held ticket ends up claimed by the new
+    # holder, so every held status either is claimed or may move to claimed; work
+    # reported done or ended is never handed on.
+    held = {TicketStatus.CLAIMED, TicketStatus.IN_PROGRESS, TicketStatus.REOPENED}
+    for status in held:
+        assert status is TicketStatus.CLAIMED or TicketStatus.CLAIMED in ALLOWED[status]
+    takers = {status for status in STATUSES if TicketStatus.CLAIMED in ALLOWED[status]}
+    assert takers == (held - {TicketStatus.CLAIMED}) | {TicketStatus.PUBLISHED}

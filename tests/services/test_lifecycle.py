@@ -29,6 +29,7 @@ def test_every_target_is_a_status() -> None:
         (S.CLAIMED, S.IN_PROGRESS),
         (S.CLAIMED, S.PUBLISHED),
         (S.IN_PROGRESS, S.DONE),
+        (S.IN_PROGRESS, S.CLAIMED),
         (S.DONE, S.CLOSED),
         (S.DONE, S.REOPENED),
         (S.REOPENED, S.CLAIMED),
@@ -52,6 +53,9 @@ def test_happy_path_moves_are_allowed(current: TicketStatus, new: TicketStatus) 
         (S.DONE, S.MERGED),
         (S.IN_PROGRESS, S.IN_PROGRESS),
         (S.SUBMITTED, S.SUBMITTED),
+        # A hand-over changes the holder, not the status: no self-move in the table.
+        (S.CLAIMED, S.CLAIMED),
+        (S.DONE, S.CLAIMED),
     ],
 )
 def test_illegal_moves_raise(current: TicketStatus, new: TicketStatus) -> None:
@@ -99,15 +103,18 @@ def test_strings_accepted_and_unknown_status_is_illegal() -> None:
 #   submitted -> published (auto or staff approve) | rejected (staff reject)
 #   published -> claimed (claim, or staff assign)
 #   claimed -> in_progress; claimed/in_progress -> published (the organisation releases)
+#   in_progress -> claimed (staff hand it to another organisation: issue 11, item 13;
+#   a claimed ticket handed on stays claimed, only its holder changes)
 #   in_progress -> done; done -> closed (rated, staff close, auto-close) | reopened
-#   reopened -> claimed (back to the same organisation) | published (it releases)
+#   reopened -> claimed (back to the same organisation, or staff hand it to another)
+#             | published (it releases)
 #   every state before done (reopened included) -> cancelled | closed | merged
 #   closed, rejected, cancelled, merged: terminal
 DESIGN_TABLE: dict[str, set[str]] = {
     "submitted": {"published", "rejected", "cancelled", "closed", "merged"},
     "published": {"claimed", "cancelled", "closed", "merged"},
     "claimed": {"in_progress", "published", "cancelled", "closed", "merged"},
-    "in_progress": {"done", "published", "cancelled", "closed", "merged"},
+    "in_progress": {"done", "published", "claimed", "cancelled", "closed", "merged"},
     "done": {"closed", "reopened"},
     "reopened": {"claimed", "published", "cancelled", "closed", "merged"},
     "closed": set(),

@@ -212,3 +212,81 @@ async def test_upgrade_keeps_the_tickets_already_filed(fresh_db_url: str) -> Non
         await engine.dispose()
     assert tuple(row) == ("RO-261122-0001", "service", False, "repair")
     assert events == 1
+
+
+async def test_upgrade_records_who_held_each_ticket_from_the_workflows_own_notes(
+    fresh_db_url: str,
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    await _alembic(fresh_db_url, "upgrade", "0008_ticket_media_url")
+    now = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    engine = make_engine(fresh_db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO categories (code, name_zh, name_en, needs_review, "
+                    "sla_claim_hours, sla_done_hours, unit_price, sort_order) "
+                    "VALUES ('repair', '维修', 'Repair', false, 24, 72, 80, 1)"
+                )
+            )
+            for org in (1, 2, 3, 9):
+                await conn.execute(
+                    text(
+                        "INSERT INTO organisations (id, name, active, created_at, language) "
+                        "VALUES (:id, :name, true, :now, 'zh')"
+                    ),
+                    {"id": org, "name": f"org {org}", "now": now},
+                )
+            await conn.execute(
+                text(
+                    "INSERT INTO residents (id, channel, external_id, created_at) "
+                    "VALUES (1, 'telegram', '42', :now)"
+                ),
+                {"now": now},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO tickets (id, number, resident_id, category_code, status, "
+                    "description, language, channel, created_at, updated_at) VALUES "
+                    "(1, 'RO-261201-0001', 1, 'repair', 'claimed', '水管漏水', 'zh', "
+                    "'telegram', :now, :now)"
+                ),
+                {"now": now},
+            )
+            for actor, action, to_status, note in (
+                ("org:1", "transition", "claimed", None),
+                ("staff:1", "transition", "claimed", "assigned to org:2: from org:1 to org:9"),
+                ("staff:1", "reassigned", "claimed", "from org:2 to org:3: assigned to org:9"),
+                ("staff:1", "note", "claimed", "assigned to org:9"),
+            ):
+                await conn.execute(
+                    text(
+                        "INSERT INTO ticket_events (ticket_id, actor, action, to_status, note, "
+                        "created_at) VALUES (1, :actor, :action, :to_status, :note, :now)"
+                    ),
+                    {
+                        "actor": actor,
+                        "action": action,
+                        "to_status": to_status,
+                        "note": note,
+                        "now": now,
+                    },
+                )
+    finally:
+        await engine.dispose()
+
+    await prepare_database(fresh_db_url)
+
+    engine = make_engine(fresh_db_url)
+    try:
+        async with engine.connect() as conn:
+            holders = (
+                await conn.scalars(text("SELECT organisation_id FROM ticket_events ORDER BY id"))
+            ).all()
+    finally:
+        await engine.dispose()
+    assert holders == [1, 2, 3, None]

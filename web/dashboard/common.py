@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders.i18n import t
+from web.bounds import bounded_date
 from web.sessions import request_language
 from web.state import request_state
 from web.templating import templates
@@ -96,14 +97,16 @@ async def transaction(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def parse_date(value: str | None) -> date | None:
-    """A YYYY-MM-DD form field, or None when empty or malformed."""
+def parse_date(value: str | None, parameter: str = "date") -> date | None:
+    """A YYYY-MM-DD form field, or None when empty or malformed; a date outside the
+    years web.bounds allows raises OutOfBounds (a 400 page, web/edge.py)."""
     if not value:
         return None
     try:
-        return date.fromisoformat(value.strip())
+        parsed = date.fromisoformat(value.strip())
     except ValueError:
         return None
+    return bounded_date(parsed, parameter)
 
 
 def parse_int(value: str | None) -> int | None:

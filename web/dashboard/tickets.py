@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orders.i18n import has_key, t
 from services import workflow
 from services.errors import (
+    AlreadyHolds,
     AlreadyTaken,
     IllegalTransition,
     NotEligible,
@@ -44,7 +45,8 @@ MAX_TEXT = 2000
 # Reasons offered as buttons; the resident reads them from the catalogue in their language.
 REJECT_REASONS = ("reason_scope", "reason_info", "reason_duplicate")
 CLOSE_REASONS = ("reason_handled", "reason_duplicate", "reason_scope")
-_ASSIGNED = re.compile(r"^assigned to org:(\d+)$")
+_ASSIGNED = re.compile(r"^assigned to org:(\d+)(?:: (.*))?$", re.DOTALL)
+_HANDED_OVER = re.compile(r"^from org:(\d+) to org:(\d+)(?:: (.*))?$", re.DOTALL)
 _MERGED = re.compile(r"^into (RO-\d{6}-\d{4,8})$")
 _RATED = re.compile(r"^rated (\d)$")
 
@@ -55,7 +57,7 @@ def allowed_actions(ticket: Ticket) -> list[str]:
     actions = []
     if status == S.SUBMITTED:
         actions += ["approve", "reject"]
-    if status in (S.SUBMITTED, S.PUBLISHED, S.REOPENED):
+    if status in workflow.ASSIGNABLE:  # held ones are handed on to another organisation
         actions.append("assign")
     if status in OPEN and ticket.escalated_at is None:
         actions.append("escalate")
@@ -80,9 +82,19 @@ def note_text(entry: TimelineEntry, detail: TicketDetail, lang: str) -> str | No
                 category.sla_done_hours if note == "reason_overdue" else category.sla_claim_hours
             )
         return t(note, lang, hours=hours)
+    names = detail.organisation_names
     if found := _ASSIGNED.match(note):
-        name = detail.organisation_names.get(int(found.group(1)), found.group(1))
-        return t("dash_note_assigned", lang, organisation=name)
+        name = names.get(int(found.group(1)), found.group(1))
+        text = t("dash_note_assigned", lang, organisation=name)
+        return f"{text}: {found.group(2)}" if found.group(2) else text
+    if entry.event.action == workflow.HANDED_OVER and (found := _HANDED_OVER.match(note)):
+        text = t(
+            "dash_note_handed_over",
+            lang,
+            previous=names.get(int(found.group(1)), found.group(1)),
+            organisation=names.get(int(found.group(2)), found.group(2)),
+        )
+        return f"{text}: {found.group(3)}" if found.group(3) else text
     if found := _MERGED.match(note):
         return t("dash_note_merged", lang, number=found.group(1))
     if found := _RATED.match(note):
@@ -132,6 +144,9 @@ async def ticket_page(request: Request, number: str, staff: StaffMember) -> Resp
             "ticket": ticket,
             "actions": actions,
             "assignable": assignable,
+            # A held ticket is handed on: the old holder loses it (and its contact).
+            "handing_over": ticket.organisation_id is not None
+            and ticket.status in workflow.HELD_BY,
             "notes": [note_text(entry, detail, lang) for entry in detail.timeline],
             "map_url": (
                 map_link(ticket.latitude, ticket.longitude)
@@ -193,6 +208,8 @@ async def _act(request: Request, staff: Staff, number: str, name: str, action: A
             changed = changed or _version(ticket) != before
     except (TicketNotFound, NotYourTicket):
         return error_page(request, 404, "dash_err_no_ticket")
+    except AlreadyHolds:
+        return see_other(f"{page}?error=dash_err_already_holds")
     except AlreadyTaken:
         return see_other(f"{page}?error=dash_err_taken")
     except IllegalTransition:
@@ -245,15 +262,18 @@ async def reject(
 
 @router.post("/dashboard/tickets/{number}/assign", dependencies=[Csrf])
 async def assign(
-    request: Request, number: str, staff: StaffMember, organisation_id: Text = ""
+    request: Request, number: str, staff: StaffMember, organisation_id: Text = "", note: Text = ""
 ) -> Response:
-    """Give the ticket to an organisation directly."""
+    """Give the ticket to an organisation directly, or hand a held one on (with a note)."""
 
     async def act(session: AsyncSession, ticket: Ticket) -> bool:
         if not organisation_id.isdigit() or len(organisation_id) > 9:
             raise ValueError("no organisation chosen")
         organisation = await get_organisation(session, int(organisation_id))
-        await workflow.assign(session, number=number, staff=staff, organisation=organisation)
+        words = note.replace("\x00", "").strip()[:MAX_TEXT] or None
+        await workflow.assign(
+            session, number=number, staff=staff, organisation=organisation, note=words
+        )
         return False
 
     return await _act(request, staff, number, "assigned", act)
