@@ -263,6 +263,48 @@ async def get_ticket(session: AsyncSession, number: str) -> Ticket:
     return ticket
 
 
+async def compare_and_set(
+    session: AsyncSession,
+    ticket: Ticket,
+    new: TicketStatus,
+    *,
+    now: datetime,
+    values: Mapping[str, Any] | None = None,
+) -> bool:
+    """Set the ticket's status (and `values`) only if its row still has the status and
+    the holder this object was read with, and say whether it did. Of two concurrent
+    moves from the same state (two organisations claiming) exactly one updates the
+    row; and staff may hand a claimed ticket to another organisation without a status
+    change, so the old holder's start/done/release must compare the holder too. On
+    success the object carries the new values; otherwise it is refreshed with the
+    row's status and holder, for the caller's error."""
+    holder = (
+        Ticket.organisation_id.is_(None)
+        if ticket.organisation_id is None
+        else Ticket.organisation_id == ticket.organisation_id
+    )
+    result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+        update(Ticket)
+        .where(Ticket.id == ticket.id, Ticket.status == ticket.status, holder)
+        .values(status=new.value, updated_at=now, **(values or {}))
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        actual = (
+            await session.execute(
+                select(Ticket.status, Ticket.organisation_id).where(Ticket.id == ticket.id)
+            )
+        ).one()
+        set_committed_value(ticket, "status", actual.status)
+        set_committed_value(ticket, "organisation_id", actual.organisation_id)
+        return False
+    set_committed_value(ticket, "status", new.value)
+    set_committed_value(ticket, "updated_at", now)
+    for column, value in (values or {}).items():
+        set_committed_value(ticket, column, value)
+    return True
+
+
 async def transition(
     session: AsyncSession,
     ticket: Ticket,
@@ -279,34 +321,8 @@ async def transition(
     new = TicketStatus(new_status)
     check_transition(current, new)
     now = aware_utc(now)
-    # Compare-and-set on the old status: of two concurrent moves from the same
-    # state (two organisations claiming) exactly one updates a row. And on the old
-    # holder: staff may hand a claimed ticket to another organisation without a
-    # status change, and the old holder's start/done/release must then not apply.
-    holder = (
-        Ticket.organisation_id.is_(None)
-        if ticket.organisation_id is None
-        else Ticket.organisation_id == ticket.organisation_id
-    )
-    result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
-        update(Ticket)
-        .where(Ticket.id == ticket.id, Ticket.status == current.value, holder)
-        .values(status=new.value, updated_at=now, **(values or {}))
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        actual = (
-            await session.execute(
-                select(Ticket.status, Ticket.organisation_id).where(Ticket.id == ticket.id)
-            )
-        ).one()
-        set_committed_value(ticket, "status", actual.status)
-        set_committed_value(ticket, "organisation_id", actual.organisation_id)
-        raise IllegalTransition(str(actual.status), new.value)
-    set_committed_value(ticket, "status", new.value)
-    set_committed_value(ticket, "updated_at", now)
-    for column, value in (values or {}).items():
-        set_committed_value(ticket, column, value)
+    if not await compare_and_set(session, ticket, new, now=now, values=values):
+        raise IllegalTransition(str(ticket.status), new.value)
     event = TicketEvent(
         ticket_id=ticket.id,
         actor=actor,

@@ -55,6 +55,7 @@ from services.parties import staff_sees
 from services.tickets import (
     SYSTEM_ACTOR,
     aware_utc,
+    compare_and_set,
     create_service_ticket,
     get_ticket,
     resident_actor,
@@ -392,43 +393,19 @@ async def _hand_over(
         check_transition(current, S.CLAIMED)
     previous = await session.get(Organisation, ticket.organisation_id)
     assert previous is not None
-    # Compare-and-set on status and holder: a concurrent release, start or done by the
-    # old holder, or another staff member's hand-over, and this one: exactly one wins.
-    result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
-        update(Ticket)
-        .where(
-            Ticket.id == ticket.id,
-            Ticket.status == current.value,
-            Ticket.organisation_id == previous.id,
-        )
-        .values(
-            status=S.CLAIMED.value,
-            organisation_id=organisation.id,
-            claimed_at=now,
-            escalated_at=None,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
+    # A concurrent release, start or done by the old holder, or another staff member's
+    # hand-over, and this one: exactly one wins.
+    handed = await compare_and_set(
+        session,
+        ticket,
+        S.CLAIMED,
+        now=now,
+        values={"organisation_id": organisation.id, "claimed_at": now, "escalated_at": None},
     )
-    if result.rowcount != 1:
-        actual = (
-            await session.execute(
-                select(Ticket.status, Ticket.organisation_id).where(Ticket.id == ticket.id)
-            )
-        ).one()
-        set_committed_value(ticket, "status", actual.status)
-        set_committed_value(ticket, "organisation_id", actual.organisation_id)
-        if actual.organisation_id is not None and actual.status in HELD_BY:
-            raise AlreadyTaken(actual.status, S.CLAIMED.value, await _holder_name(session, ticket))
-        raise IllegalTransition(str(actual.status), S.CLAIMED.value)
-    for column, value in (
-        ("status", S.CLAIMED.value),
-        ("organisation_id", organisation.id),
-        ("claimed_at", now),
-        ("escalated_at", None),
-        ("updated_at", now),
-    ):
-        set_committed_value(ticket, column, value)
+    if not handed:
+        if ticket.organisation_id is not None and ticket.status in HELD_BY:
+            raise AlreadyTaken(ticket.status, S.CLAIMED.value, await _holder_name(session, ticket))
+        raise IllegalTransition(str(ticket.status), S.CLAIMED.value)
     session.add(
         TicketEvent(
             ticket_id=ticket.id,

@@ -6,12 +6,14 @@ import asyncio
 import logging
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services import Category, Community, make_engine, make_sessionmaker, prepare_database
 from services.db import alembic_config
@@ -156,39 +158,40 @@ async def test_prepare_database_three_processes_migrate_once(
     assert await _reference_counts(fresh_db_url) == (11, 4)
 
 
+async def _one_ticket(conn: AsyncConnection, number: str, status: str, now: datetime) -> None:
+    """The rows one old ticket needs, written as an older revision's schema holds them."""
+    await conn.execute(
+        text(
+            "INSERT INTO categories (code, name_zh, name_en, needs_review, "
+            "sla_claim_hours, sla_done_hours, unit_price, sort_order) "
+            "VALUES ('repair', '维修', 'Repair', false, 24, 72, 80, 1) "
+            "ON CONFLICT DO NOTHING"
+        )
+    )
+    await conn.execute(
+        text(
+            "INSERT INTO residents (id, channel, external_id, created_at) "
+            "VALUES (1, 'telegram', '42', :now)"
+        ),
+        {"now": now},
+    )
+    await conn.execute(
+        text(
+            "INSERT INTO tickets (id, number, resident_id, category_code, status, "
+            "description, language, channel, created_at, updated_at) VALUES "
+            "(1, :number, 1, 'repair', :status, '水管漏水', 'zh', 'telegram', :now, :now)"
+        ),
+        {"number": number, "status": status, "now": now},
+    )
+
+
 async def test_upgrade_keeps_the_tickets_already_filed(fresh_db_url: str) -> None:
-    from datetime import UTC, datetime
-
-    from sqlalchemy import text
-
     await _alembic(fresh_db_url, "upgrade", "0001_initial")
     now = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
     engine = make_engine(fresh_db_url)
     try:
         async with engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO categories (code, name_zh, name_en, needs_review, "
-                    "sla_claim_hours, sla_done_hours, unit_price, sort_order) "
-                    "VALUES ('repair', '维修', 'Repair', false, 24, 72, 80, 1)"
-                )
-            )
-            await conn.execute(
-                text(
-                    "INSERT INTO residents (id, channel, external_id, created_at) "
-                    "VALUES (1, 'telegram', '42', :now)"
-                ),
-                {"now": now},
-            )
-            await conn.execute(
-                text(
-                    "INSERT INTO tickets (id, number, resident_id, category_code, status, "
-                    "description, language, channel, created_at, updated_at) VALUES "
-                    "(1, 'RO-261122-0001', 1, 'repair', 'published', '水管漏水', 'zh', "
-                    "'telegram', :now, :now)"
-                ),
-                {"now": now},
-            )
+            await _one_ticket(conn, "RO-261122-0001", "published", now)
             await conn.execute(
                 text(
                     "INSERT INTO ticket_events (ticket_id, actor, to_status, created_at) "
@@ -217,22 +220,11 @@ async def test_upgrade_keeps_the_tickets_already_filed(fresh_db_url: str) -> Non
 async def test_upgrade_records_who_held_each_ticket_from_the_workflows_own_notes(
     fresh_db_url: str,
 ) -> None:
-    from datetime import UTC, datetime
-
-    from sqlalchemy import text
-
     await _alembic(fresh_db_url, "upgrade", "0008_ticket_media_url")
     now = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
     engine = make_engine(fresh_db_url)
     try:
         async with engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO categories (code, name_zh, name_en, needs_review, "
-                    "sla_claim_hours, sla_done_hours, unit_price, sort_order) "
-                    "VALUES ('repair', '维修', 'Repair', false, 24, 72, 80, 1)"
-                )
-            )
             for org in (1, 2, 3, 9):
                 await conn.execute(
                     text(
@@ -241,22 +233,7 @@ async def test_upgrade_records_who_held_each_ticket_from_the_workflows_own_notes
                     ),
                     {"id": org, "name": f"org {org}", "now": now},
                 )
-            await conn.execute(
-                text(
-                    "INSERT INTO residents (id, channel, external_id, created_at) "
-                    "VALUES (1, 'telegram', '42', :now)"
-                ),
-                {"now": now},
-            )
-            await conn.execute(
-                text(
-                    "INSERT INTO tickets (id, number, resident_id, category_code, status, "
-                    "description, language, channel, created_at, updated_at) VALUES "
-                    "(1, 'RO-261201-0001', 1, 'repair', 'claimed', '水管漏水', 'zh', "
-                    "'telegram', :now, :now)"
-                ),
-                {"now": now},
-            )
+            await _one_ticket(conn, "RO-261201-0001", "claimed", now)
             for actor, action, to_status, note in (
                 ("org:1", "transition", "claimed", None),
                 ("staff:1", "transition", "claimed", "assigned to org:2: from org:1 to org:9"),
