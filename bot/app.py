@@ -91,6 +91,10 @@ async def _post_init(application: BotApplication) -> None:
         sweep_seconds=settings.sweep_interval_s,
         pii_retention_days=settings.pii_retention_days,
         photos_dir=settings.photos_dir,
+        realert_minutes={
+            "emergency": settings.emergency_realert_minutes,
+            "handoff": settings.handoff_realert_minutes,
+        },
     )
     if settings.notifier_enabled:
         # Not application.create_task: the notifier outlives start-up, stops at shutdown.

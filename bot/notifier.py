@@ -57,6 +57,7 @@ class Notifier:
         pii_retention_days: int = DEFAULT_RETENTION_DAYS,
         photos_dir: Path | None = None,
         purge_seconds: float = 3600.0,
+        realert_minutes: dict[str, int] | None = None,
     ) -> None:
         self._bot = bot
         self._sessionmaker = sessionmaker
@@ -69,6 +70,8 @@ class Notifier:
         self._photos_dir = photos_dir
         self._purge_every = timedelta(seconds=max(purge_seconds, sweep_seconds))
         self._last_purge: datetime | None = None
+        # Per alert kind (emergency, handoff): re-alert staff after this many minutes.
+        self._realert_minutes = realert_minutes
 
     async def run(self) -> None:
         """Forever: send what is due, sweep when it is time, wait for a wake-up or the poll."""
@@ -90,12 +93,13 @@ class Notifier:
             return
         self._last_sweep = now
         async with self._sessionmaker() as session, session.begin():
-            result = await workflow.sweep(session, now=now)
-        if result.escalated or result.auto_closed:
+            result = await workflow.sweep(session, now=now, realert_minutes=self._realert_minutes)
+        if result.escalated or result.auto_closed or result.realerted:
             logger.info(
-                "sweep.done escalated=%d auto_closed=%d",
+                "sweep.done escalated=%d auto_closed=%d realerted=%d",
                 len(result.escalated),
                 len(result.auto_closed),
+                len(result.realerted),
             )
         if self._last_purge is None or now - self._last_purge >= self._purge_every:
             # Residents' phone and address on tickets that ended long ago (DESIGN: 180 days).

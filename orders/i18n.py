@@ -60,6 +60,20 @@ def status_name(status: str, language: str) -> str:
     return entry.get(language, entry[DEFAULT_LANGUAGE]) if entry else status
 
 
+ALERT_KINDS = ("emergency", "handoff")
+
+
+def ticket_status_name(
+    status: str, language: str, *, kind: str = "service", acknowledged: bool = False
+) -> str:
+    """A ticket's status as residents and staff read it. An emergency or hand-off
+    waiting for staff is never "awaiting review" (待审核): it reads "staff alerted" /
+    "passed to staff", then "staff are following up" once someone acknowledged it."""
+    if kind in ALERT_KINDS and status == "submitted":
+        return t("status_alert_acknowledged" if acknowledged else f"status_alert_{kind}", language)
+    return status_name(status, language)
+
+
 def normalise_language(code: str | None) -> str | None:
     """Map a client language tag such as 'zh-hans' or 'en-GB' to zh/en, else None."""
     if not code:

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from orders.i18n import status_name, t
+from orders.i18n import t, ticket_status_name
 from services.models import Category, Ticket
 
 CANCELLABLE = frozenset({"submitted", "published", "claimed", "in_progress", "reopened"})
@@ -62,7 +62,12 @@ def ticket_lines(
                 if ticket.category_code
                 else t(f"kind_{ticket.kind}", language)
             ),
-            status=status_name(ticket.status, language),
+            status=ticket_status_name(
+                ticket.status,
+                language,
+                kind=ticket.kind,
+                acknowledged=ticket.acknowledged_at is not None,
+            ),
             created=local_time(ticket.created_at, timezone),
         )
         for ticket in tickets

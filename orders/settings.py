@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     notifier_enabled: bool = True
     notifier_poll_s: float = Field(default=2.0, gt=0)
     sweep_interval_s: float = Field(default=60.0, gt=0)
+    # An emergency (hand-off) ticket no staff member has acknowledged is alerted to
+    # staff again this many minutes after filing, and again every this many minutes
+    # until someone acknowledges it (the sweep does it; docs/dashboard.md).
+    emergency_realert_minutes: int = Field(default=5, ge=1, le=24 * 60)
+    handoff_realert_minutes: int = Field(default=30, ge=1, le=24 * 60)
     # Messages (text, buttons, pins…) one resident may send per minute before the bot
     # answers "please slow down" and stops passing them to the engine; 0 = no limit.
     rate_limit_per_minute: int = Field(default=20, ge=0)

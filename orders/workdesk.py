@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orders.frontdesk import Button, Reply, Sender, without_controls
-from orders.i18n import resolve_language, status_name, t
+from orders.i18n import resolve_language, t, ticket_status_name
 from orders.wakeup import Waker
-from services import matching, notify, workflow
+from services import emergency, matching, notify, workflow
 from services.errors import (
     AlreadyHolds,
     AlreadyTaken,
@@ -31,7 +31,8 @@ from services.errors import (
     ServiceError,
     TicketNotFound,
 )
-from services.models import Organisation, Resident, Staff
+from services.management import list_categories
+from services.models import Category, Organisation, Resident, Staff, Ticket
 from services.outbox import Button as OutboxButton
 from services.outbox import message_replied_to
 from services.parties import get_organisation, party_of_chat, redeem_link_code
@@ -197,7 +198,7 @@ class WorkDesk:
     async def _state_text(self, language: str, number: str) -> str:
         async with self._sessionmaker() as session:
             ticket = await get_ticket(session, number)
-        return t("ticket_now", language, number=number, status=status_name(ticket.status, language))
+        return t("ticket_now", language, number=number, status=_status_of(ticket, language))
 
     async def _org_press(
         self, org: Organisation, action: str, number: str, extra: str
@@ -289,6 +290,39 @@ class WorkDesk:
             await workflow.close(session, number=number, staff=staff, reason="reason_handled")
             return WorkResult(replies=[Reply(t("ack_closed", language, number=number))])
 
+        # Emergency and hand-off tickets (services.emergency): each answer carries the
+        # steps still open, so the card's next press is at hand.
+        async def acknowledge(session: AsyncSession) -> WorkResult:
+            ticket = await emergency.acknowledge(session, number=number, staff=staff)
+            return _next_steps(t("ack_acknowledged", language, number=number), ticket, language)
+
+        async def called_back(session: AsyncSession) -> WorkResult:
+            ticket = await emergency.called_back(session, number=number, staff=staff)
+            return _next_steps(t("ack_called_back", language, number=number), ticket, language)
+
+        async def help_arrived(session: AsyncSession) -> WorkResult:
+            ticket = await emergency.help_arrived(session, number=number, staff=staff)
+            return _next_steps(t("ack_help_arrived", language, number=number), ticket, language)
+
+        async def resolve(session: AsyncSession) -> WorkResult:
+            await emergency.resolve(session, number=number, staff=staff)
+            return WorkResult(replies=[Reply(t("ack_resolved", language, number=number))])
+
+        async def hand(session: AsyncSession) -> WorkResult:
+            category = await session.get(Category, extra)
+            if category is None:  # a menu of categories since changed
+                return WorkResult(replies=[Reply(t("button_expired", language))])
+            ticket = await emergency.hand_to_organisation(
+                session, number=number, staff=staff, category_code=category.code
+            )
+            name = category.name_en if language == "en" else category.name_zh
+            offers = await workflow.offer_count(session, ticket.number)
+            return WorkResult(
+                replies=[
+                    Reply(t("ack_handed", language, number=number, category=name, count=offers))
+                ]
+            )
+
         if action == "rej" and not extra:
             return WorkResult(
                 replies=[
@@ -303,11 +337,58 @@ class WorkDesk:
             )
         if action == "asg" and not extra.isdigit():
             return await self._assign_menu(language, number)
-        handlers = {"ok": approve, "rej": reject, "asg": assign, "close": close}
+        if action == "hand" and not extra:
+            return await self._category_menu(language, number)
+        handlers = {
+            "ok": approve,
+            "rej": reject,
+            "asg": assign,
+            "close": close,
+            "ack": acknowledge,
+            "cb": called_back,
+            "arr": help_arrived,
+            "res": resolve,
+            "hand": hand,
+        }
         handler = handlers.get(action)
         if handler is None:
             return WorkResult(replies=[Reply(t("button_expired", language))])
         return await self._run(language, number, handler)
+
+    async def _category_menu(self, language: str, number: str) -> WorkResult:
+        """Buttons of the services an emergency or hand-off can be handed on as."""
+        try:
+            async with self._sessionmaker() as session:
+                ticket = await get_ticket(session, number)
+                if emergency.AlertAction.HAND_TO_ORGANISATION not in emergency.alert_actions(
+                    ticket
+                ):
+                    text = t(
+                        "ticket_now",
+                        language,
+                        number=number,
+                        status=_status_of(ticket, language),
+                    )
+                    return WorkResult(toast=text, replies=[Reply(text)])
+                categories = await list_categories(session)
+        except TicketNotFound:
+            return WorkResult(replies=[Reply(t("ticket_not_found", language, number=number))])
+        return WorkResult(
+            replies=[
+                Reply(
+                    t("ask_hand_category", language, number=number),
+                    rows=[
+                        [
+                            Button(
+                                c.name_en if language == "en" else c.name_zh,
+                                f"s:hand:{number}:{c.code}",
+                            )
+                        ]
+                        for c in categories
+                    ],
+                )
+            ]
+        )
 
     async def _assign_menu(self, language: str, number: str) -> WorkResult:
         """Buttons of the organisations that could take the ticket, best first; for a
@@ -315,12 +396,14 @@ class WorkDesk:
         try:
             async with self._sessionmaker() as session:
                 ticket = await get_ticket(session, number)
-                if ticket.status not in workflow.ASSIGNABLE:
+                # An emergency or hand-off has no category: it is handed on with one
+                # (s:hand), never assigned as it is.
+                if ticket.status not in workflow.ASSIGNABLE or emergency.awaiting_staff(ticket):
                     text = t(
                         "ticket_now",
                         language,
                         number=number,
-                        status=status_name(ticket.status, language),
+                        status=_status_of(ticket, language),
                     )
                     return WorkResult(toast=text, replies=[Reply(text)])
                 organisations = await workflow.assignable(session, ticket)
@@ -424,6 +507,21 @@ def _resident_language(resident: Resident, sender: Sender) -> str:
         previous=resident.language,
         client_code=sender.client_language,
     )
+
+
+def _status_of(ticket: Ticket, language: str) -> str:
+    """The ticket's status in words (an emergency never reads "awaiting review")."""
+    return ticket_status_name(
+        ticket.status,
+        language,
+        kind=ticket.kind,
+        acknowledged=ticket.acknowledged_at is not None,
+    )
+
+
+def _next_steps(text: str, ticket: Ticket, language: str) -> WorkResult:
+    """The answer to an emergency step, with the buttons of the steps still open."""
+    return WorkResult(replies=[Reply(text, rows=_rows(emergency.alert_buttons(ticket), language))])
 
 
 def _rows(buttons: list[list[OutboxButton]], language: str) -> list[list[Button]]:

@@ -7,10 +7,10 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.emergency import alert_buttons
 from services.lifecycle import TicketStatus
 from services.models import Resident, Ticket
 from services.notify import card_params, notify_staff
-from services.outbox import Button
 from services.tickets import (
     aware_utc,
     insert_ticket,
@@ -67,7 +67,9 @@ async def record_alert(
             ticket,
             f"s_alert_{kind.value}",
             params=params,
-            buttons=[[Button("btn_close", f"s:close:{ticket.number}")]],
+            # Staff act on it themselves: acknowledge, called back, help arrived,
+            # resolved, hand to an organisation (services.emergency).
+            buttons=alert_buttons(ticket),
             now=now,
         )
     return ticket

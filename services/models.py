@@ -228,6 +228,12 @@ class Ticket(Base):
     rating_comment: Mapped[str | None] = mapped_column(Text)
     # True when the organisation finished it after the done SLA.
     done_late: Mapped[bool | None] = mapped_column()
+    # Emergency and hand-off tickets (migration 0011): the staff member who first
+    # acknowledged it and when (until then it stays at the top of the queue and staff
+    # are alerted again), and when staff were last re-alerted about it.
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    realerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class TicketFollower(Base):

@@ -1,7 +1,9 @@
 """The staff queue: tickets filtered, searched, sorted and paged in the database.
 
-"Needs attention" (shown first by default) means an open ticket that is escalated,
-urgent (emergency / handoff), or overdue: past its category's claim SLA (awaiting
+Emergency and hand-off tickets no staff member has acknowledged come first in every
+order, until someone does (services.emergency). "Needs attention" (shown next by
+default) means an open ticket that is escalated, urgent (emergency / handoff),
+unacknowledged, or overdue: past its category's claim SLA (awaiting
 review since filing, unclaimed since publication, reopened and not taken back) or
 past its done SLA since the claim — the same clocks as the sweep (services.workflow).
 
@@ -24,6 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, and_, case, false, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.emergency import ALERT_KINDS, needs_acknowledgement
 from services.lifecycle import TicketStatus
 from services.models import (
     Category,
@@ -96,6 +99,8 @@ class QueueRow:
     organisation: Organisation | None
     overdue: bool
     attention: bool
+    # An emergency or hand-off nobody has acknowledged yet (first in every order).
+    unacknowledged: bool = False
 
     @property
     def escalated(self) -> bool:
@@ -160,6 +165,16 @@ def overdue_condition(categories: Sequence[Category], now: datetime) -> ColumnEl
     )
 
 
+def unacknowledged_condition() -> ColumnElement[bool]:
+    """SQL: an emergency or hand-off ticket waiting for staff that no staff member has
+    acknowledged (services.emergency.needs_acknowledgement)."""
+    return and_(
+        Ticket.kind.in_(sorted(ALERT_KINDS)),
+        Ticket.status == S.SUBMITTED.value,
+        Ticket.acknowledged_at.is_(None),
+    )
+
+
 def attention_condition(categories: Sequence[Category], now: datetime) -> ColumnElement[bool]:
     """SQL: an open ticket that is escalated, urgent or overdue."""
     return and_(
@@ -167,6 +182,7 @@ def attention_condition(categories: Sequence[Category], now: datetime) -> Column
         or_(
             Ticket.escalated_at.is_not(None),
             Ticket.urgent.is_(True),
+            unacknowledged_condition(),
             overdue_condition(categories, now),
         ),
     )
@@ -248,14 +264,16 @@ def _ordered(
     categories: Sequence[Category],
     now: datetime,
 ) -> Select[Ticket]:
+    # Emergencies and hand-offs nobody has acknowledged come first whatever the order.
+    alerts = case((unacknowledged_condition(), 0), else_=1)
     if query.sort == Sort.OLDEST:
-        return statement.order_by(Ticket.created_at.asc(), Ticket.id.asc())
+        return statement.order_by(alerts, Ticket.created_at.asc(), Ticket.id.asc())
     if query.sort == Sort.UPDATED:
-        return statement.order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+        return statement.order_by(alerts, Ticket.updated_at.desc(), Ticket.id.desc())
     if query.sort == Sort.ATTENTION:
         first = case((attention_condition(categories, now), 0), else_=1)
-        return statement.order_by(first, Ticket.created_at.desc(), Ticket.id.desc())
-    return statement.order_by(Ticket.created_at.desc(), Ticket.id.desc())
+        return statement.order_by(alerts, first, Ticket.created_at.desc(), Ticket.id.desc())
+    return statement.order_by(alerts, Ticket.created_at.desc(), Ticket.id.desc())
 
 
 async def search_queue(
@@ -304,6 +322,7 @@ async def search_queue(
         category = categories.get(ticket.category_code or "")
         overdue = is_overdue(ticket, category, now)
         open_ = ticket.status in OPEN
+        waiting = needs_acknowledgement(ticket)
         rows.append(
             QueueRow(
                 ticket=ticket,
@@ -311,7 +330,9 @@ async def search_queue(
                 community=communities.get(ticket.community_id or 0),
                 organisation=organisations.get(ticket.organisation_id or 0),
                 overdue=overdue,
-                attention=open_ and (overdue or ticket.urgent or ticket.escalated_at is not None),
+                attention=waiting
+                or (open_ and (overdue or ticket.urgent or ticket.escalated_at is not None)),
+                unacknowledged=waiting,
             )
         )
     return QueuePage(
@@ -350,6 +371,8 @@ class TicketDetail:
     timeline: list[TimelineEntry]
     organisation_names: dict[int, str]
     overdue: bool
+    # The staff member who acknowledged an emergency or hand-off (services.emergency).
+    acknowledged_by: str | None = None
 
 
 async def ticket_detail(
@@ -364,7 +387,7 @@ async def ticket_detail(
             select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
         )
     )
-    staff_ids: set[int] = set()
+    staff_ids: set[int] = {ticket.acknowledged_by} if ticket.acknowledged_by else set()
     org_ids: set[int] = {ticket.organisation_id} if ticket.organisation_id else set()
     for event in events:
         kind, _, ident = event.actor.partition(":")
@@ -420,4 +443,7 @@ async def ticket_detail(
         timeline=timeline,
         organisation_names=org_names,
         overdue=is_overdue(ticket, category, now),
+        acknowledged_by=(
+            staff_names.get(ticket.acknowledged_by) if ticket.acknowledged_by else None
+        ),
     )

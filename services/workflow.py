@@ -9,7 +9,7 @@ delivered twice, returns the ticket as it is instead of acting again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from services import emergency
 from services.communities import building_of, find_community
 from services.errors import (
     AlreadyHolds,
@@ -283,6 +284,10 @@ async def approve(
     now = aware_utc(now)
     ticket = await get_ticket(session, number)
     _check_staff(staff, ticket)
+    if emergency.is_alert(ticket):
+        # No category, so no organisation: services.emergency has its own steps
+        # (hand_to_organisation chooses the category).
+        raise IllegalTransition(ticket.status, S.PUBLISHED.value)
     if ticket.status == S.PUBLISHED:
         return ticket
     if ticket.status != S.SUBMITTED:
@@ -345,6 +350,10 @@ async def assign(
     now = aware_utc(now)
     ticket = await get_ticket(session, number)
     _check_staff(staff, ticket)
+    if emergency.awaiting_staff(ticket):
+        # An emergency or hand-off is handed to an organisation with a category
+        # (services.emergency.hand_to_organisation), never assigned without one.
+        raise IllegalTransition(ticket.status, S.CLAIMED.value)
     if not organisation.active:
         raise NotEligible(number, organisation.name)
     holder = ticket.organisation_id
@@ -961,12 +970,22 @@ async def cancel(
 class SweepResult:
     escalated: list[str]
     auto_closed: list[str]
+    # Emergency and hand-off tickets nobody acknowledged: staff alerted again.
+    realerted: list[str] = field(default_factory=list)
 
 
-async def sweep(session: AsyncSession, *, now: datetime | None = None) -> SweepResult:
+async def sweep(
+    session: AsyncSession,
+    *,
+    now: datetime | None = None,
+    realert_minutes: dict[str, int] | None = None,
+) -> SweepResult:
     """Escalate tickets unclaimed past their claim SLA or unfinished past their done
-    SLA, and close done tickets the resident has not confirmed within 7 days."""
+    SLA, close done tickets the resident has not confirmed within 7 days, and alert
+    staff again about emergency and hand-off tickets nobody has acknowledged
+    (`realert_minutes` per kind; services.emergency.realert)."""
     now = aware_utc(now)
+    realerted = await emergency.realert(session, now=now, minutes=realert_minutes)
     escalated: list[str] = []
     rows = await session.execute(
         select(Ticket, Category)
@@ -1011,7 +1030,7 @@ async def sweep(session: AsyncSession, *, now: datetime | None = None) -> SweepR
             continue  # rated, or closed by another replica's sweep, meanwhile
         await notify_residents(session, ticket, "n_auto_closed", now=now)
         auto_closed.append(ticket.number)
-    return SweepResult(escalated=escalated, auto_closed=auto_closed)
+    return SweepResult(escalated=escalated, auto_closed=auto_closed, realerted=realerted)
 
 
 async def ticket_events(session: AsyncSession, number: str) -> list[TicketEvent]:

@@ -21,13 +21,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services import matching, workflow
+from services import emergency, matching, workflow
 from services.errors import (
     AlreadyHolds,
     BadCredentials,
     NotFound,
     NotYourTicket,
     TicketNotFound,
+    UnknownCategory,
 )
 from services.lifecycle import TicketStatus
 from services.management import list_organisations
@@ -112,6 +113,35 @@ class AssignBody(BaseModel):
         return (_clean(value) or None) if value is not None else None
 
 
+class NoteBody(BaseModel):
+    """Optional body of the emergency and hand-off steps: staff's own note, kept in the
+    ticket's history (staff only; the resident is not sent it)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    note: Annotated[str | None, Field(max_length=MAX_TEXT)] = None
+
+    @field_validator("note")
+    @classmethod
+    def _note(cls, value: str | None) -> str | None:
+        return (_clean(value) or None) if value is not None else None
+
+
+class HandBody(NoteBody):
+    """Body of `hand-to-organisation`: the category the ticket becomes (a code of
+    `orders categories` / services/reference/categories.yml) and an optional note."""
+
+    category: Annotated[str, Field(min_length=1, max_length=32)]
+
+    @field_validator("category")
+    @classmethod
+    def _category(cls, value: str) -> str:
+        value = _clean(value)
+        if not value:
+            raise ValueError("must not be blank")
+        return value
+
+
 # --- answers ------------------------------------------------------------------------------
 
 
@@ -149,6 +179,7 @@ async def ticket_json(
         "done_at": _iso(ticket.done_at),
         "closed_at": _iso(ticket.closed_at),
         "escalated": ticket.escalated_at is not None,
+        "acknowledged_at": _iso(ticket.acknowledged_at),
         "rating": ticket.rating,
     }
     if contact:
@@ -247,7 +278,13 @@ async def _staff(session: AsyncSession, token: str) -> Staff:
 
 def _version(ticket: Ticket) -> tuple[object, ...]:
     """What changes whenever a workflow step acts on the ticket."""
-    return (ticket.status, ticket.organisation_id, ticket.updated_at, ticket.escalated_at)
+    return (
+        ticket.status,
+        ticket.organisation_id,
+        ticket.updated_at,
+        ticket.escalated_at,
+        ticket.acknowledged_at,
+    )
 
 
 async def _existing(session: AsyncSession, number: str) -> Ticket:
@@ -450,6 +487,99 @@ async def assign(
                 f"The organisation {body.organisation_id} already holds the ticket.",
                 status=exc.current,
                 holder=organisation.name,
+            ) from None
+
+    return await _respond(state, number, credentials, "staff", act)
+
+
+# --- emergency and hand-off tickets, for staff (services.emergency) ----------------------
+
+
+def _note_of(body: NoteBody | None) -> str | None:
+    return body.note if body is not None else None
+
+
+@router.post("/{number}/acknowledge", responses=_STAFF_RESPONSES)
+async def acknowledge(number: TicketNumber, state: State, credentials: Credentials) -> JSONResponse:
+    """A staff member takes an emergency or hand-off ticket: it leaves the top of the
+    queue, staff are no longer re-alerted, the resident hears someone is on it.
+    Acknowledging again changes nothing."""
+
+    async def act(session: AsyncSession, party: Organisation | Staff) -> Ticket:
+        return await emergency.acknowledge(session, number=number, staff=_as_staff(party))
+
+    return await _respond(state, number, credentials, "staff", act)
+
+
+@router.post("/{number}/called-back", responses=_STAFF_RESPONSES)
+async def called_back(
+    number: TicketNumber, state: State, credentials: Credentials, body: NoteBody | None = None
+) -> JSONResponse:
+    """Log that staff called the resident back (acknowledges the ticket if nobody had)."""
+
+    async def act(session: AsyncSession, party: Organisation | Staff) -> Ticket:
+        return await emergency.called_back(
+            session, number=number, staff=_as_staff(party), note=_note_of(body)
+        )
+
+    return await _respond(state, number, credentials, "staff", act)
+
+
+@router.post("/{number}/help-arrived", responses=_STAFF_RESPONSES)
+async def help_arrived(
+    number: TicketNumber, state: State, credentials: Credentials, body: NoteBody | None = None
+) -> JSONResponse:
+    """Log that help reached the resident of an emergency (not a hand-off: 409)."""
+
+    async def act(session: AsyncSession, party: Organisation | Staff) -> Ticket:
+        return await emergency.help_arrived(
+            session, number=number, staff=_as_staff(party), note=_note_of(body)
+        )
+
+    return await _respond(state, number, credentials, "staff", act)
+
+
+@router.post("/{number}/resolve", responses=_STAFF_RESPONSES)
+async def resolve(
+    number: TicketNumber, state: State, credentials: Credentials, body: NoteBody | None = None
+) -> JSONResponse:
+    """Close an emergency or hand-off as dealt with; the resident is told."""
+
+    async def act(session: AsyncSession, party: Organisation | Staff) -> Ticket:
+        return await emergency.resolve(
+            session, number=number, staff=_as_staff(party), note=_note_of(body)
+        )
+
+    return await _respond(state, number, credentials, "staff", act)
+
+
+@router.post(
+    "/{number}/hand-to-organisation",
+    responses=_STAFF_RESPONSES | {422: {"description": "Not a category code"}},
+)
+async def hand_to_organisation(
+    number: TicketNumber, body: HandBody, state: State, credentials: Credentials
+) -> JSONResponse:
+    """Make an emergency or hand-off an ordinary service ticket of `category`: published
+    and offered to the organisations serving it (staff are asked to assign when none
+    does); the resident is told."""
+
+    async def act(session: AsyncSession, party: Organisation | Staff) -> Ticket:
+        try:
+            return await emergency.hand_to_organisation(
+                session,
+                number=number,
+                staff=_as_staff(party),
+                category_code=body.category,
+                note=body.note,
+            )
+        except UnknownCategory:
+            codes = await emergency.category_codes(session)
+            raise ApiError(
+                422,
+                "unknown_category",
+                f"No category has the code {body.category[:32]!r}; use one of: {', '.join(codes)}.",
+                categories=codes,
             ) from None
 
     return await _respond(state, number, credentials, "staff", act)

@@ -28,7 +28,7 @@ from starlette.types import Scope
 
 from orders.engine_client import EngineClient
 from orders.frontdesk import MAX_MESSAGE_CHARS, Button, FrontDesk, Reply, Sender
-from orders.i18n import LANGUAGES, resolve_language, status_name, t
+from orders.i18n import LANGUAGES, resolve_language, t, ticket_status_name
 from orders.notices import render as render_notice
 from orders.render import CANCELLABLE, category_name, local_time
 from orders.workdesk import WorkDesk, handles
@@ -438,7 +438,12 @@ async def tickets(request: Request, chat: ChatDep) -> Response:
             {
                 "number": ticket.number,
                 "status": ticket.status,
-                "status_name": status_name(ticket.status, language),
+                "status_name": ticket_status_name(
+                    ticket.status,
+                    language,
+                    kind=ticket.kind,
+                    acknowledged=ticket.acknowledged_at is not None,
+                ),
                 "category": (
                     category_name(categories, ticket.category_code, language)
                     if ticket.category_code

@@ -5,7 +5,7 @@ Autoescape is on for every template: whatever a resident or organisation typed
 their own context: `request`, `lang` (zh/en), `csrf_token` (put it in every POST
 form as the hidden field `csrf_token`), `signed_in` (the CurrentSession or None),
 and the globals `t(key, **values)` (the catalogue in the page's language),
-`t_in(key, language, **values)`, `status_name(status)`, `static(path)`,
+`t_in(key, language, **values)`, `status_name(status)`, `ticket_status(ticket)`, `static(path)`,
 `named(category or community)`, `HTMX_JS`, `CHART_JS`, and the
 filter `local_time` (a UTC timestamp in the TIMEZONE setting).
 """
@@ -22,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, pass_context
 from jinja2.runtime import Context
 
-from orders.i18n import has_key, status_name, t
+from orders.i18n import has_key, status_name, t, ticket_status_name
 from web.sessions import CSRF_FIELD, csrf_token, request_language
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
@@ -45,6 +45,17 @@ def _t(context: Context, key: str, **values: Any) -> str:
 @pass_context
 def _status(context: Context, status: str) -> str:
     return status_name(status, str(context.get("lang", "zh")))
+
+
+@pass_context
+def _ticket_status(context: Context, ticket: Any) -> str:
+    """A ticket's status in words; an emergency or hand-off never reads "awaiting review"."""
+    return ticket_status_name(
+        str(ticket.status),
+        str(context.get("lang", "zh")),
+        kind=str(ticket.kind),
+        acknowledged=ticket.acknowledged_at is not None,
+    )
 
 
 @pass_context
@@ -90,6 +101,7 @@ def _environment() -> Environment:
         t_in=t,
         has_key=has_key,
         status_name=_status,
+        ticket_status=_ticket_status,
         static=static,
         named=_named,
         HTMX_JS=HTMX_JS,

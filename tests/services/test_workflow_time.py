@@ -264,7 +264,9 @@ async def test_record_alert_tells_every_staff_member_once(
         assert message.params["resident"] == "张三"
         assert message.params["description"] == "厨房有煤气味"
         assert message.params["category"] == "label_needs_person"
-        assert button_data(message) == [[f"s:close:{ticket.number}"]]
+        # Staff's own steps (services.emergency), acknowledge first; no dispatch wording.
+        assert button_data(message)[0] == [f"s:ack:{ticket.number}"]
+        assert f"s:res:{ticket.number}" in button_data(message)[-1]
     assert await outbox(session, chat=org.chat) == []
     assert [
         (e.actor, e.from_status, e.to_status, e.note) for e in await events(session, ticket)

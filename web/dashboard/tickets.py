@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders.i18n import has_key, t
-from services import workflow
+from services import emergency, workflow
 from services.errors import (
     AlreadyHolds,
     AlreadyTaken,
@@ -27,8 +27,10 @@ from services.errors import (
     NotFound,
     NotYourTicket,
     TicketNotFound,
+    UnknownCategory,
 )
 from services.lifecycle import TicketStatus
+from services.management import list_categories
 from services.models import Staff, Ticket
 from services.parties import get_organisation, staff_sees
 from services.queue import OPEN, TicketDetail, TimelineEntry, ticket_detail
@@ -49,11 +51,17 @@ _ASSIGNED = re.compile(r"^assigned to org:(\d+)(?:: (.*))?$", re.DOTALL)
 _HANDED_OVER = re.compile(r"^from org:(\d+) to org:(\d+)(?:: (.*))?$", re.DOTALL)
 _MERGED = re.compile(r"^into (RO-\d{6}-\d{4,8})$")
 _RATED = re.compile(r"^rated (\d)$")
+_ALERT_HANDED = re.compile(r"^from (emergency|handoff) to ([a-z_]+)(?:: (.*))?$", re.DOTALL)
 
 
 def allowed_actions(ticket: Ticket) -> list[str]:
-    """The staff actions the ticket's state allows, in the order the page shows them."""
+    """The staff actions the ticket's state allows, in the order the page shows them.
+    An emergency or hand-off has its own (services.emergency), never approve/assign:
+    it has no category and reaches no organisation until staff hand it to one."""
     status = TicketStatus(ticket.status)
+    if emergency.is_alert(ticket):
+        alert = [action.value for action in emergency.alert_actions(ticket)]
+        return alert + (["merge", "close"] if status in OPEN else [])
     actions = []
     if status == S.SUBMITTED:
         actions += ["approve", "reject"]
@@ -97,6 +105,19 @@ def note_text(entry: TimelineEntry, detail: TicketDetail, lang: str) -> str | No
         return f"{text}: {found.group(3)}" if found.group(3) else text
     if found := _MERGED.match(note):
         return t("dash_note_merged", lang, number=found.group(1))
+    if found := _ALERT_HANDED.match(note):
+        category = detail.category
+        text = t(
+            "dash_note_alert_handed",
+            lang,
+            kind=t(f"dash_kind_{found.group(1)}", lang),
+            category=(category.name_zh if lang == "zh" else category.name_en)
+            if category is not None and category.code == found.group(2)
+            else found.group(2),
+        )
+        return f"{text}: {found.group(3)}" if found.group(3) else text
+    if entry.event.action == emergency.REALERTED and note.isdigit():
+        return t("dash_note_realerted", lang, minutes=note)
     if found := _RATED.match(note):
         return t("dash_note_rated", lang, stars=found.group(1))
     if note == "unrated":
@@ -134,6 +155,11 @@ async def ticket_page(request: Request, number: str, staff: StaffMember) -> Resp
         assignable = (
             await workflow.assignable(session, detail.ticket) if "assign" in actions else []
         )
+        categories = (
+            await list_categories(session)
+            if emergency.AlertAction.HAND_TO_ORGANISATION.value in actions
+            else []
+        )
     ticket = detail.ticket
     error = request.query_params.get("error") or ""
     return render(
@@ -144,6 +170,9 @@ async def ticket_page(request: Request, number: str, staff: StaffMember) -> Resp
             "ticket": ticket,
             "actions": actions,
             "assignable": assignable,
+            "alert": emergency.is_alert(ticket),
+            "unacknowledged": emergency.needs_acknowledgement(ticket),
+            "categories": categories,
             # A held ticket is handed on: the old holder loses it (and its contact).
             "handing_over": ticket.organisation_id is not None
             and ticket.status in workflow.HELD_BY,
@@ -189,7 +218,13 @@ Action = Callable[[AsyncSession, Ticket], Awaitable[bool]]
 
 
 def _version(ticket: Ticket) -> tuple[object, ...]:
-    return (ticket.status, ticket.organisation_id, ticket.updated_at, ticket.escalated_at)
+    return (
+        ticket.status,
+        ticket.organisation_id,
+        ticket.updated_at,
+        ticket.escalated_at,
+        ticket.acknowledged_at,
+    )
 
 
 async def _act(request: Request, staff: Staff, number: str, name: str, action: Action) -> Response:
@@ -216,7 +251,7 @@ async def _act(request: Request, staff: Staff, number: str, name: str, action: A
         return see_other(f"{page}?error=dash_err_state")
     except NotEligible:
         return see_other(f"{page}?error=dash_err_not_eligible")
-    except (NotFound, ValueError):
+    except (NotFound, UnknownCategory, ValueError):
         return see_other(f"{page}?error=dash_err_input")
     if changed:
         await request_state(request).waker.wake()
@@ -324,3 +359,76 @@ async def close(
         return False
 
     return await _act(request, staff, number, "closed", act)
+
+
+# --- emergency and hand-off tickets (services.emergency) ----------------------------------
+
+
+def _words(text: str) -> str | None:
+    return text.replace("\x00", "").strip()[:MAX_TEXT] or None
+
+
+@router.post("/dashboard/tickets/{number}/acknowledge", dependencies=[Csrf])
+async def acknowledge(request: Request, number: str, staff: StaffMember) -> Response:
+    """ "I'm on it": the emergency or hand-off leaves the top of the queue, re-alerts stop."""
+
+    async def act(session: AsyncSession, ticket: Ticket) -> bool:
+        await emergency.acknowledge(session, number=number, staff=staff)
+        return False
+
+    return await _act(request, staff, number, "acknowledged", act)
+
+
+@router.post("/dashboard/tickets/{number}/called-back", dependencies=[Csrf])
+async def called_back(
+    request: Request, number: str, staff: StaffMember, note: Text = ""
+) -> Response:
+    """Log that staff called the resident back (acknowledges the ticket)."""
+
+    async def act(session: AsyncSession, ticket: Ticket) -> bool:
+        await emergency.called_back(session, number=number, staff=staff, note=_words(note))
+        return True
+
+    return await _act(request, staff, number, "called_back", act)
+
+
+@router.post("/dashboard/tickets/{number}/help-arrived", dependencies=[Csrf])
+async def help_arrived(
+    request: Request, number: str, staff: StaffMember, note: Text = ""
+) -> Response:
+    """Log that help reached the resident of an emergency (acknowledges the ticket)."""
+
+    async def act(session: AsyncSession, ticket: Ticket) -> bool:
+        await emergency.help_arrived(session, number=number, staff=staff, note=_words(note))
+        return True
+
+    return await _act(request, staff, number, "help_arrived", act)
+
+
+@router.post("/dashboard/tickets/{number}/resolve", dependencies=[Csrf])
+async def resolve(request: Request, number: str, staff: StaffMember, note: Text = "") -> Response:
+    """Close the emergency or hand-off as dealt with; the resident is told."""
+
+    async def act(session: AsyncSession, ticket: Ticket) -> bool:
+        await emergency.resolve(session, number=number, staff=staff, note=_words(note))
+        return False
+
+    return await _act(request, staff, number, "resolved", act)
+
+
+@router.post("/dashboard/tickets/{number}/hand-to-organisation", dependencies=[Csrf])
+async def hand_to_organisation(
+    request: Request, number: str, staff: StaffMember, category: Text = "", note: Text = ""
+) -> Response:
+    """Make it a service ticket of the chosen category, offered to organisations."""
+
+    async def act(session: AsyncSession, ticket: Ticket) -> bool:
+        code = category.strip()
+        if not code:
+            raise ValueError("no category chosen")
+        await emergency.hand_to_organisation(
+            session, number=number, staff=staff, category_code=code, note=_words(note)
+        )
+        return False
+
+    return await _act(request, staff, number, "handed", act)
