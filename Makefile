@@ -42,6 +42,10 @@ browser:
 	  echo "Installing Debian's chromium and a CJK font for the browser tests"; \
 	  $(SUDO) apt-get install -y -q chromium fonts-wqy-microhei || \
 	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium fonts-wqy-microhei; }; }
+	@test -n "$$(fc-list :lang=zh 2>/dev/null)" || { \
+	  echo "Installing a CJK font (none is present) so Chinese pages render"; \
+	  $(SUDO) apt-get install -y -q fonts-wqy-microhei fontconfig || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q fonts-wqy-microhei fontconfig; }; }
 
 # The scaled-out stack on loopback (docs/deployment.md): PostgreSQL, Redis, 2 Rasa, 2 action
 # servers, 2 bot workers (webhook), 2 web workers behind Debian's nginx, under honcho.

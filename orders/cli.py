@@ -125,6 +125,18 @@ def web() -> None:
     run(settings)
 
 
+def chat_notice(settings: Settings) -> str | None:
+    """What `orders chat` says before it starts (a catalogue key): nothing when a stack
+    is running, "training the model" only when there is no model for the current training
+    data (the first run, or after it changed), else just "starting"."""
+    from orders.engine import model_path
+    from orders.supervisor import stack_ready
+
+    if stack_ready(settings):
+        return None
+    return "chat_starting" if model_path(settings).exists() else "chat_starting_training"
+
+
 @app.command()
 def chat(user: Annotated[str, typer.Option("--user", help="Terminal resident id.")] = "me") -> None:
     """Chat as a resident in the terminal (starts the engine if none is running)."""
@@ -133,7 +145,9 @@ def chat(user: Annotated[str, typer.Option("--user", help="Terminal resident id.
     from orders.terminal import chat as run_chat
 
     settings = _settings()
-    typer.echo(t("chat_starting", "zh") + " / " + t("chat_starting", "en"), err=True)
+    notice = chat_notice(settings)
+    if notice is not None:
+        typer.echo(t(notice, "zh") + " / " + t(notice, "en"), err=True)
     with running_stack(settings, with_bot=True, log=settings.data_dir / "logs" / "stack.log"):
         asyncio.run(run_chat(settings, user, sys.stdin, sys.stdout))
 

@@ -26,6 +26,20 @@ def localise(name: str, value: Any, language: str, params: Mapping[str, Any]) ->
     return value
 
 
+# A note nobody wrote (or one the reader may not see) is left out, never "（备注：-）":
+# a message with a {note} may have a variant `<key>_no_note` without it.
+NO_NOTE = "_no_note"
+
+
+def without_empty_note(key: str, params: Mapping[str, Any]) -> str:
+    """`key`, or its variant without the note when the note is empty or hidden."""
+    note = params.get("note")
+    empty = note is None or (isinstance(note, str) and note.strip() in ("", "-"))
+    if "note" in params and empty and has_key(key + NO_NOTE):
+        return key + NO_NOTE
+    return key
+
+
 def render(
     key: str,
     params: Mapping[str, Any],
@@ -33,6 +47,7 @@ def render(
     language: str,
 ) -> Reply:
     """The reply an outbox row stands for."""
+    key = without_empty_note(key, params)
     values = {name: localise(name, value, language, params) for name, value in params.items()}
     rows = [
         [

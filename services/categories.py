@@ -12,3 +12,9 @@ async def list_categories(session: AsyncSession) -> dict[str, Category]:
     """All categories by code, in their display order."""
     rows = await session.scalars(select(Category).order_by(Category.sort_order, Category.code))
     return {category.code: category for category in rows}
+
+
+async def category_codes(session: AsyncSession) -> list[str]:
+    """Every category code, in display order (for errors that name an unknown one)."""
+    rows = await session.scalars(select(Category.code).order_by(Category.sort_order, Category.code))
+    return list(rows)

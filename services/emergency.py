@@ -403,7 +403,7 @@ async def hand_to_organisation(
     ticket = await _alert_ticket(session, number, staff)
     category = await session.get(Category, category_code)
     if category is None:
-        raise UnknownCategory(category_code)
+        raise UnknownCategory(category_code, await category_codes(session))
     if not is_alert(ticket) and ticket.acknowledged_at is not None:
         # Only an alert ticket is ever acknowledged: this one was handed on already.
         if ticket.category_code == category.code:

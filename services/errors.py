@@ -14,6 +14,8 @@ ServiceError
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class ServiceError(Exception):
     """Base of every error the services layer raises on purpose."""
@@ -37,11 +39,13 @@ class TicketNotFound(ServiceError):
 
 
 class UnknownCategory(ServiceError):
-    """No category has this code."""
+    """No category has this code; the message lists the codes there are (`known`)."""
 
-    def __init__(self, code: str) -> None:
-        super().__init__(f"unknown category {code!r}")
+    def __init__(self, code: str, known: Sequence[str] = ()) -> None:
+        listed = f"; the category codes are: {', '.join(known)}" if known else ""
+        super().__init__(f"unknown category {code[:64]!r}{listed}")
         self.code = code
+        self.known = list(known)
 
 
 class NotYourTicket(ServiceError):

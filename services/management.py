@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.categories import category_codes
 from services.errors import NotFound, UnknownCategory
 from services.models import Category, Community, Organisation, Staff
 from services.parties import hash_password, password_matches
@@ -92,7 +93,7 @@ async def update_category(session: AsyncSession, code: str, values: CategorySett
     """Change a category's review flag, SLAs and unit price."""
     category = await session.get(Category, code)
     if category is None:
-        raise UnknownCategory(code)
+        raise UnknownCategory(code, await category_codes(session))
     for hours in (values.sla_claim_hours, values.sla_done_hours):
         if not 1 <= hours <= MAX_SLA_HOURS:
             raise ValueError("SLA hours out of range")
@@ -123,7 +124,7 @@ async def update_organisation(
     for code in categories:
         category = await session.get(Category, code)
         if category is None:
-            raise UnknownCategory(code)
+            raise UnknownCategory(code, await category_codes(session))
         found_categories.append(category)
     found_communities = []
     for community_id in communities or []:

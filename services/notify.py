@@ -5,13 +5,15 @@ when sent."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orders.i18n import t
 from services.models import (
     Category,
     Community,
@@ -47,6 +49,47 @@ def localised(zh: str, en: str) -> dict[str, str]:
     return {"zh": zh, "en": en}
 
 
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+def absolute_time(moment: datetime, timezone: str, language: str) -> str:
+    """A date and time nobody can read on the wrong day: "12月5日(周六) 14:00" /
+    "Sat 5 Dec 14:00", in the local timezone (month and weekday names from the
+    catalogue)."""
+    local = moment.astimezone(ZoneInfo(timezone))
+    return t(
+        "when_format",
+        language,
+        month=t("when_months", language).split()[local.month - 1],
+        day=local.day,
+        weekday=t("when_weekdays", language).split()[local.weekday()],
+        clock=local.strftime("%H:%M"),
+    )
+
+
+def preferred_time(
+    ticket: Ticket, timezone: str = DEFAULT_TIMEZONE, *, masked: bool = False
+) -> str | dict[str, str]:
+    """The preferred time as organisations and staff read it: the absolute date and
+    time understood (if any) with the resident's own words beside it (masked for
+    whoever may not read them yet); "-" when there is neither."""
+    words = ticket.preferred_time_text
+    if words is not None and masked:
+        words = mask_text(words)
+    if ticket.preferred_time_at is None:
+        return words or "-"
+    when = {
+        language: absolute_time(ticket.preferred_time_at, timezone, language)
+        for language in ("zh", "en")
+    }
+    if not words:
+        return when
+    return {
+        language: t("when_with_words", language, when=text, words=words)
+        for language, text in when.items()
+    }
+
+
 # --- notification helpers -----------------------------------------------------------------
 
 
@@ -69,10 +112,22 @@ def masked_params(params: dict[str, Any]) -> dict[str, Any]:
     """Parameters as a party that may not read the resident's words sees them: free
     text masked (services/privacy.py), no contact."""
     shown = {
-        name: mask_text(value) if name in FREE_TEXT_PARAMS and isinstance(value, str) else value
+        name: _masked(value) if name in FREE_TEXT_PARAMS else value
         for name, value in params.items()
     }
     return {name: value for name, value in shown.items() if name not in CONTACT_PARAMS}
+
+
+def _masked(value: Any) -> Any:
+    """A free-text parameter masked: a string, or each language of a localised one (the
+    preferred time with the resident's words beside it)."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, Mapping):
+        return {
+            key: mask_text(text) if isinstance(text, str) else text for key, text in value.items()
+        }
+    return value
 
 
 def follower_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -92,18 +147,24 @@ def follower_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 async def card_params(
-    session: AsyncSession, ticket: Ticket, *, contact: bool, masked: bool = False
+    session: AsyncSession,
+    ticket: Ticket,
+    *,
+    contact: bool,
+    masked: bool = False,
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> dict[str, Any]:
     """What an organisation's or staff member's card shows; the resident's phone and
     exact address only with `contact` (after the organisation has claimed); with
     `masked` (an organisation that does not hold the ticket) the description and time
-    with phone numbers, flat numbers and names masked."""
+    with phone numbers, flat numbers and names masked. The time is the absolute date
+    and time understood with the resident's words beside it (preferred_time)."""
     params: dict[str, Any] = {
         "number": ticket.number,
         "category": await _category_param(session, ticket),
         "community": await _community_param(session, ticket),
         "description": ticket.description,
-        "time": ticket.preferred_time_text or "-",
+        "time": preferred_time(ticket, timezone),
         "beneficiary": f"label_for_{ticket.beneficiary or 'self'}",
     }
     if masked:

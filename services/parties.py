@@ -20,6 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.categories import category_codes
 from services.errors import BadCredentials, NotFound, UnknownCategory
 from services.models import (
     Category,
@@ -103,7 +104,7 @@ async def _categories(session: AsyncSession, codes: Sequence[str]) -> list[Categ
     for code in codes:
         category = await session.get(Category, code)
         if category is None:
-            raise UnknownCategory(code)
+            raise UnknownCategory(code, await category_codes(session))
         found.append(category)
     return found
 

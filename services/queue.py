@@ -101,6 +101,10 @@ class QueueRow:
     attention: bool
     # An emergency or hand-off nobody has acknowledged yet (first in every order).
     unacknowledged: bool = False
+    # How long an open ticket has waited since it was filed, in minutes, and when its
+    # current SLA runs out (None when closed or without a category).
+    waited_minutes: int | None = None
+    deadline: datetime | None = None
 
     @property
     def escalated(self) -> bool:
@@ -186,6 +190,27 @@ def attention_condition(categories: Sequence[Category], now: datetime) -> Column
             overdue_condition(categories, now),
         ),
     )
+
+
+def deadline(ticket: Ticket, category: Category | None) -> datetime | None:
+    """When the ticket's current claim or done SLA runs out (None when none runs)."""
+    if category is None:
+        return None
+    claim = timedelta(hours=category.sla_claim_hours)
+    done = timedelta(hours=category.sla_done_hours)
+    since: datetime | None
+    limit = claim
+    if ticket.status == S.SUBMITTED:
+        since = ticket.created_at
+    elif ticket.status == S.PUBLISHED:
+        since = ticket.published_at
+    elif ticket.status == S.REOPENED:
+        since = ticket.updated_at
+    elif ticket.status in (S.CLAIMED, S.IN_PROGRESS):
+        since, limit = ticket.claimed_at, done
+    else:
+        return None
+    return since + limit if since is not None else None
 
 
 def is_overdue(ticket: Ticket, category: Category | None, now: datetime) -> bool:
@@ -333,6 +358,10 @@ async def search_queue(
                 attention=waiting
                 or (open_ and (overdue or ticket.urgent or ticket.escalated_at is not None)),
                 unacknowledged=waiting,
+                waited_minutes=(
+                    max(0, int((now - ticket.created_at).total_seconds() // 60)) if open_ else None
+                ),
+                deadline=deadline(ticket, category),
             )
         )
     return QueuePage(

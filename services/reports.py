@@ -23,6 +23,9 @@ from services.models import Category, Organisation, Ticket
 from services.settlement import period_bounds
 
 LEAGUE_SIZE = 5
+# The 红黑榜 ranks an organisation by its residents' ratings only once it has this many:
+# one 5-star rating does not put a newcomer on top.
+LEAGUE_MIN_RATINGS = 5
 
 
 def _visible(communities: Sequence[int] | None) -> list[ColumnElement[bool]]:
@@ -206,13 +209,15 @@ def _league_key(standing: Standing) -> tuple[float, float]:
     return (rating, on_time)
 
 
-async def league_table(session: AsyncSession, *, size: int = LEAGUE_SIZE) -> League:
-    """Active organisations that have completed or been rated on something, ranked by
-    average rating then on-time rate (all time); nobody is on both lists."""
+async def league_table(
+    session: AsyncSession, *, size: int = LEAGUE_SIZE, min_ratings: int = LEAGUE_MIN_RATINGS
+) -> League:
+    """Active organisations with at least `min_ratings` ratings, ranked by average
+    rating then on-time rate (all time); nobody is on both lists."""
     ranked = [
         (organisation, standing)
         for organisation, standing in await organisation_table(session)
-        if organisation.active and (standing.ratings or standing.completed)
+        if organisation.active and standing.ratings >= min_ratings
     ]
     ranked.sort(key=lambda pair: (_league_key(pair[1]), pair[0].name), reverse=True)
     # With few organisations, split them in halves so both lists mean something.

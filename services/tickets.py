@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from services.categories import category_codes
 from services.communities import find_community
 from services.errors import IllegalTransition, TicketNotFound, UnknownCategory
 from services.lifecycle import TicketStatus, check_transition
@@ -206,7 +207,7 @@ async def create_service_ticket(
         return existing, False
     category = await session.get(Category, category_code)
     if category is None:
-        raise UnknownCategory(category_code)
+        raise UnknownCategory(category_code, await category_codes(session))
     community = await find_community(
         session, address=address, latitude=latitude, longitude=longitude
     )

@@ -472,7 +472,8 @@ async def close(
     if ticket.status == S.CLOSED:
         return ticket
     # Closing finished work withdraws nothing from the organisation.
-    holder = ticket.organisation_id if ticket.status != S.DONE else None
+    was_done = ticket.status == S.DONE
+    holder = ticket.organisation_id if not was_done else None
     await transition(
         session,
         ticket,
@@ -482,7 +483,22 @@ async def close(
         now=now,
         values={"closed_at": now},
     )
-    await notify_residents(session, ticket, "n_closed", params={"reason": reason}, now=now)
+    finisher = (
+        await session.get(Organisation, ticket.organisation_id)
+        if was_done and ticket.organisation_id is not None
+        else None
+    )
+    if finisher is not None:
+        # The organisation did the work: the resident is told so, not "社区已处理".
+        await notify_residents(
+            session,
+            ticket,
+            "n_closed_done",
+            params={"organisation": finisher.name},
+            now=now,
+        )
+    else:
+        await notify_residents(session, ticket, "n_closed", params={"reason": reason}, now=now)
     await _tell_holder(session, holder, ticket, "o_withdrawn", now=now)
     return ticket
 

@@ -281,7 +281,9 @@ async def _card(
     resident's words masked unless the organisation holds the ticket (decided now)."""
     masked = not matching.sees_full_text(organisation, ticket)
     contact = contact and not masked
-    params = await notify.card_params(session, ticket, contact=contact, masked=masked)
+    params = await notify.card_params(
+        session, ticket, contact=contact, masked=masked, timezone=timezone
+    )
     shown = {name: localise(name, value, language, params) for name, value in params.items()}
     comment = ticket.rating_comment
     return {

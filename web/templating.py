@@ -23,6 +23,7 @@ from jinja2 import Environment, FileSystemLoader, pass_context
 from jinja2.runtime import Context
 
 from orders.i18n import has_key, status_name, t, ticket_status_name
+from services.notify import absolute_time
 from web.sessions import CSRF_FIELD, csrf_token, request_language
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
@@ -80,6 +81,20 @@ def _local_time(context: Context, value: datetime | None, fmt: str = "%Y-%m-%d %
     return value.astimezone(ZoneInfo(zone)).strftime(fmt)
 
 
+@pass_context
+def _absolute_time(context: Context, value: datetime | None) -> str:
+    """A date and time nobody reads on the wrong day, in the reader's language:
+    "12月5日(周六) 14:00" / "Sat 5 Dec 14:00" (services.notify.absolute_time)."""
+    if value is None:
+        return ""
+    request = context.get("request")
+    zone = DEFAULT_TIMEZONE
+    if isinstance(request, Request):
+        state = getattr(request.app.state, "web", None)
+        zone = getattr(getattr(state, "settings", None), "timezone", DEFAULT_TIMEZONE)
+    return absolute_time(value, zone, str(context.get("lang", "zh")))
+
+
 def _page_context(request: Request) -> dict[str, Any]:
     return {
         "lang": request_language(request),
@@ -108,6 +123,7 @@ def _environment() -> Environment:
         CHART_JS=CHART_JS,
     )
     env.filters["local_time"] = _local_time
+    env.filters["absolute_time"] = _absolute_time
     return env
 
 

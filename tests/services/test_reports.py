@@ -78,10 +78,26 @@ async def test_median_times_and_satisfaction(session: AsyncSession) -> None:
 async def test_league_table_best_and_worst(session: AsyncSession) -> None:
     good = await make_org(session, categories=["elder_care"])
     bad = await make_org(session, categories=["elder_care"])
-    await _finish(session, good, claim=1, done=2, stars=5)
-    await _finish(session, bad, claim=1, done=2, stars=1)
+    for _ in range(5):
+        await _finish(session, good, claim=1, done=2, stars=5)
+        await _finish(session, bad, claim=1, done=2, stars=1)
     league = await league_table(session, size=100)
     best = [o.id for o, _ in league.best]
     worst = [o.id for o, _ in league.worst]
     assert good.id in best and bad.id in worst
     assert not set(best) & set(worst)
+
+
+async def test_league_table_ranks_only_organisations_with_five_ratings(
+    session: AsyncSession,
+) -> None:
+    newcomer = await make_org(session, categories=["elder_care"])  # 4 five-star ratings
+    steady = await make_org(session, categories=["elder_care"])  # 5 four-star ratings
+    for _ in range(4):
+        await _finish(session, newcomer, claim=1, done=2, stars=5)
+    for _ in range(5):
+        await _finish(session, steady, claim=1, done=2, stars=4)
+    league = await league_table(session, size=100)
+    ranked = [o.id for o, _ in league.best + league.worst]
+    assert steady.id in ranked
+    assert newcomer.id not in ranked

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -275,3 +276,29 @@ async def test_password_set_after_a_token_sign_in_then_used_to_sign_in(
     right = await other.login(name=organisation.name, password="correct horse battery")
     assert right.status_code == 303
     assert organisation.name in (await other.home()).text
+
+
+# --- absolute times -----------------------------------------------------------------------
+
+
+async def test_the_preferred_time_is_an_absolute_date_beside_the_residents_words(
+    browsers: tuple[OrgBrowser, OrgBrowser], db: Sessions
+) -> None:
+    """Read the next day, "明天下午三点" alone sends a provider on the wrong day: the card
+    shows the date understood (in Shanghai time) and the resident's words beside it."""
+    organisation = await make_org(db, categories=[CATEGORY])
+    browser = await signed_in(browsers[0], organisation)
+    number = await file(db, category=CATEGORY)
+    async with db() as session, session.begin():
+        ticket = await get_ticket(session, number)
+        # 06:00 UTC on Saturday 5 December 2026 is 14:00 in Shanghai.
+        ticket.preferred_time_at = datetime(2026, 12, 5, 6, 0, tzinfo=UTC)
+    card = html.unescape(card_of((await browser.home()).text, number))
+    assert "12月5日(周六) 14:00" in card
+    assert "明天下午三点" in card  # the resident's words stay beside it
+
+
+async def test_the_sign_in_hint_speaks_to_an_organisation(client: httpx.AsyncClient) -> None:
+    page = (await client.get("/org/login")).text
+    assert "orders org" not in page
+    assert t("org_page_token_hint", "zh") in html.unescape(page)

@@ -16,6 +16,7 @@ from openpyxl.styles import Font  # type: ignore[import-untyped]
 
 from orders.i18n import t
 from services.reports import (
+    Durations,
     category_names,
     league_table,
     median_durations,
@@ -84,6 +85,7 @@ async def charts_page(request: Request, staff: StaffMember) -> Response:
         return category.name_zh if lang == "zh" else category.name_en
 
     timed = [c for c in categories if c in durations.to_claim or c in durations.to_done]
+    unit, scale = duration_unit(durations)
     data: dict[str, Any] = {
         "weekly": {
             "labels": [week.isoformat() for week in weekly.weeks],
@@ -98,11 +100,11 @@ async def charts_page(request: Request, staff: StaffMember) -> Response:
             "datasets": [
                 {
                     "label": t("dash_chart_to_claim", lang),
-                    "data": [round(durations.to_claim.get(c, 0.0), 1) for c in timed],
+                    "data": [round(durations.to_claim.get(c, 0.0) * scale, 1) for c in timed],
                 },
                 {
                     "label": t("dash_chart_to_done", lang),
-                    "data": [round(durations.to_done.get(c, 0.0), 1) for c in timed],
+                    "data": [round(durations.to_done.get(c, 0.0) * scale, 1) for c in timed],
                 },
             ],
         },
@@ -124,10 +126,28 @@ async def charts_page(request: Request, staff: StaffMember) -> Response:
             "end": end,
             "data": data,
             "durations": durations,
+            "duration_unit": unit,
+            "overall_to_claim": _scaled(durations.overall_to_claim, scale),
+            "overall_to_done": _scaled(durations.overall_to_done, scale),
             "satisfaction": satisfaction,
             "league": league,
         },
     )
+
+
+def duration_unit(durations: Durations) -> tuple[str, float]:
+    """The unit the median times read in, and the factor from hours: minutes when every
+    time is under an hour ("0.3 h" says nothing), else hours."""
+    every = [
+        *durations.to_claim.values(),
+        *durations.to_done.values(),
+        *(v for v in (durations.overall_to_claim, durations.overall_to_done) if v is not None),
+    ]
+    return ("minutes", 60.0) if every and max(every) < 1.0 else ("hours", 1.0)
+
+
+def _scaled(value: float | None, scale: float) -> str:
+    return f"{value * scale:.1f}" if value is not None else "–"
 
 
 # --- settlement ---------------------------------------------------------------------------

@@ -76,6 +76,10 @@ def allowed_actions(ticket: Ticket) -> list[str]:
     return actions
 
 
+# Notes the system writes as codes, not anyone's words (services/tickets, services/alerts).
+SYSTEM_NOTES = frozenset({"auto-published", "emergency", "handoff"})
+
+
 def note_text(entry: TimelineEntry, detail: TicketDetail, lang: str) -> str | None:
     """An event's note for staff: reason codes and the workflow's own notes translated,
     anyone's words as they wrote them."""
@@ -122,6 +126,11 @@ def note_text(entry: TimelineEntry, detail: TicketDetail, lang: str) -> str | No
         return t("dash_note_rated", lang, stars=found.group(1))
     if note == "unrated":
         return t("dash_note_unrated", lang)
+    if note in SYSTEM_NOTES:
+        # Words, never the code ("auto-published", "emergency").
+        return t("dash_note_" + note.replace("-", "_"), lang)
+    if note.startswith("reason_"):
+        return t("dash_note_other_reason", lang)  # a reason code this version has no words for
     return note
 
 

@@ -123,7 +123,7 @@ async def test_hand_to_organisation_from_the_page(
         )
         assert await workflow.offer_count(session, number) >= 1
     shown = (await client.get(f"/dashboard/tickets/{number}")).text
-    assert "needs a person handed to organisations as &#34;Housekeeping" in shown
+    assert "Talk to a person handed to organisations as &#34;Housekeeping" in shown
     assert helper.name  # offered through the ordinary matching
 
 
