@@ -12,7 +12,7 @@ import io
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,12 +43,17 @@ MAX_TIME_TEXT = 200
 MAX_SCAN = 2000  # phone numbers are looked for in the first characters of a message only
 
 
+# An extension after the number ("021-6234 5678 转 801", "ext. 801", "x801"): the
+# number is the line staff call; E.164 holds no extension.
+_EXTENSION = re.compile(r"\s*(?:转|分机|ext\.?|extension|x|#)\s*\d{1,6}\s*$", re.IGNORECASE)
+
+
 def parse_phone(text: str, region: str = "CN") -> str | None:
     """The number in E.164 form if `text` is a valid phone number, else None."""
-    candidate = text.strip()
+    candidate = _EXTENSION.sub("", text.strip())
     if not candidate or len(candidate) > 40:
         return None
-    digits = re.sub(r"[\s\-()（）]", "", candidate)
+    digits = re.sub(r"[\s\-()（）.]", "", candidate)
     if digits.isdigit() and digits.startswith("86") and len(digits) == 13:
         digits = "+" + digits  # Telegram shares numbers without the plus sign
     try:
@@ -112,24 +117,95 @@ def _parse_chinese(text: str, local_now: datetime) -> TimeWindow | None:
     return TimeWindow(start.replace(tzinfo=tz), end.replace(tzinfo=tz))
 
 
+# Parts of the day as the Chinese parser (jionlp) reads them; English words get the same
+# windows, so "Sunday morning" and "周日上午" mean the same hours.
+DAY_PARTS: dict[str, tuple[time, time]] = {
+    "early morning": (time(6), time(9, 59, 59)),
+    "morning": (time(7), time(11, 59, 59)),
+    "noon": (time(12), time(13, 59, 59)),
+    "midday": (time(12), time(13, 59, 59)),
+    "lunchtime": (time(12), time(13, 59, 59)),
+    "afternoon": (time(13), time(17, 59, 59)),
+    "evening": (time(18), time(23, 59, 59)),
+    "tonight": (time(18), time(23, 59, 59)),
+    "night": (time(20), time(23, 59, 59)),
+}
+_EN_DAY_PART = re.compile(
+    r"\b(" + "|".join(sorted(DAY_PARTS, key=len, reverse=True)) + r")\b", re.IGNORECASE
+)
+_EN_CLOCK = re.compile(
+    r"\b(?:at|around|about|after|before|by)?\s*(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)"
+    r"|\b(?:at|around|about|after|before|by)\s+(\d{1,2})(?:[:.](\d{2}))?\b"
+    r"|\b(\d{1,2}):(\d{2})\b",
+    re.IGNORECASE,
+)
+_WHOLE_DAY = (time(0), time(23, 59, 59))
+
+
+def _en_clock(text: str, part: str | None) -> tuple[str, time | None]:
+    """The text without its clock time, and the time ("at 10", "3pm", "14:30"); an
+    hour without am/pm is read in the afternoon when the day part says so, or when
+    it is below 7 (nobody books a visit at 3 in the night)."""
+    match = _EN_CLOCK.search(text)
+    if match is None:
+        return text, None
+    hour_s, minute_s, meridiem = match.group(1), match.group(2), match.group(3)
+    if hour_s is None:
+        hour_s, minute_s = match.group(4) or match.group(6), match.group(5) or match.group(7)
+    hour, minute = int(hour_s), int(minute_s or 0)
+    if hour > 23 or minute > 59:
+        return text, None
+    pm = (meridiem or "").lower().startswith("p")
+    if meridiem is None and hour < 12:
+        pm = part in ("afternoon", "evening", "tonight", "night") or hour < 7
+    if pm and hour < 12:
+        hour += 12
+    if meridiem and meridiem.lower().startswith("a") and hour == 12:
+        hour = 0
+    return (text[: match.start()] + " " + text[match.end() :]).strip(), time(hour, minute)
+
+
 def _parse_english(text: str, local_now: datetime) -> TimeWindow | None:
     import dateparser
 
+    part_match = _EN_DAY_PART.search(text)
+    part = part_match.group(1).lower() if part_match else None
+    rest, clock = _en_clock(text, part)
+    day_text = _EN_DAY_PART.sub(" ", rest).strip(" ,")
+    if not day_text or day_text.lower() in ("this", "in the", "the"):
+        day_text = "tonight" if part == "tonight" else "today"
     settings = {
         "PREFER_DATES_FROM": "future",
         "RELATIVE_BASE": local_now.replace(tzinfo=None),
         "RETURN_AS_TIMEZONE_AWARE": False,
     }
     try:
-        when = dateparser.parse(text, languages=["en"], settings=settings)
+        when = dateparser.parse(day_text, languages=["en"], settings=settings)
     except Exception:  # dateparser raises assorted errors on odd input
         return None
     if when is None:
         return None
-    start = when.replace(tzinfo=local_now.tzinfo)
-    if start < local_now - timedelta(hours=1):
-        return None
-    return TimeWindow(start, start + timedelta(hours=1))
+    day = when.date()
+    today = local_now.date()
+    window = _en_window(day, clock, part, local_now)
+    if day == today + timedelta(days=7) and "next" not in text.lower():
+        # "Sunday morning" said on a Sunday at 10 is this morning, as "周日上午" is,
+        # while the window is still open.
+        window = _en_window(today, clock, part, local_now) or window
+    return window
+
+
+def _en_window(
+    day: date, clock: time | None, part: str | None, local_now: datetime
+) -> TimeWindow | None:
+    tz = local_now.tzinfo
+    if clock is not None:
+        start = datetime.combine(day, clock, tz)
+        end = start + timedelta(minutes=59, seconds=59)
+    else:
+        first, last = DAY_PARTS[part] if part else _WHOLE_DAY
+        start, end = datetime.combine(day, first, tz), datetime.combine(day, last, tz)
+    return None if end < local_now else TimeWindow(start, end)
 
 
 # --- details written in the request itself ------------------------------------------------

@@ -142,6 +142,14 @@ def _is_payload(value: Any) -> bool:
     return isinstance(value, str) and value.startswith("/")
 
 
+def _answer_to(tracker: Tracker, slot: str) -> str | None:
+    """The resident's typed message, when the form has just asked for `slot`."""
+    if tracker.get_slot("requested_slot") != slot or tracker.get_slot(slot):
+        return None
+    text = str(tracker.latest_message.get("text") or "").strip()
+    return text if text and not _is_payload(text) else None
+
+
 class ValidateServiceRequestForm(FormValidationAction):
     """Checks each answer of the service request form; a bad answer is asked again."""
 
@@ -159,6 +167,26 @@ class ValidateServiceRequestForm(FormValidationAction):
         if tracker.get_slot("latitude") is not None and tracker.get_slot("longitude") is not None:
             slots.remove("address")
         return slots
+
+    # While the form asks for the phone or the time, an answer that reads as one fills
+    # it whatever the classifier thought of it ("021-6234 5678" looks like a ticket
+    # query, "这周六下午" like a request for help): the answer to the question asked
+    # wins over the intent.
+    async def extract_phone(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> dict[str, Any]:
+        text = _answer_to(tracker, "phone")
+        return {"phone": text} if text and parse_phone(text) else {}
+
+    async def extract_preferred_time(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> dict[str, Any]:
+        text = _answer_to(tracker, "preferred_time")
+        if not text or len(text) > 200:
+            return {}
+        settings = get_settings()
+        window = parse_preferred_time(text, now=datetime.now(UTC), timezone=settings.timezone)
+        return {"preferred_time": text} if window else {}
 
     async def validate_description(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain

@@ -406,3 +406,52 @@ async def test_detect_language_copies_metadata(
 
 async def test_detect_language_without_any_message(domain: Domain) -> None:
     assert (await run(ActionDetectLanguage(), make_tracker(domain), domain))[0] == []
+
+
+# --- the answer to the question asked wins over the intent (issue 12) --------------------
+
+
+@pytest.mark.parametrize(
+    ("slot", "text", "intent"),
+    [
+        ("phone", "021-6234 5678", "check_status"),
+        ("phone", "021-62345678", "check_status"),
+        ("phone", "(021) 6234-5678 转 801", "help"),
+        ("preferred_time", "这周六下午", "help"),
+        ("preferred_time", "Saturday morning", "check_status"),
+    ],
+)
+async def test_an_answer_that_reads_as_the_asked_field_fills_it_whatever_the_intent(
+    domain: Domain, slot: str, text: str, intent: str
+) -> None:
+    tracker = make_tracker(
+        domain,
+        slots={"requested_slot": slot},
+        messages=[user_message(text, intent)],
+        active_loop=FORM,
+    )
+    extract = getattr(FORM_ACTION, f"extract_{slot}")
+    assert await extract(CollectingDispatcher(), tracker, domain) == {slot: text}
+
+
+@pytest.mark.parametrize(
+    ("slot", "text", "requested"),
+    [
+        ("phone", "我的工单怎么样了", "phone"),
+        ("phone", "021-6234 5678", "address"),
+        ("phone", "/check_status", "phone"),
+        ("preferred_time", "上门要收费吗？", "preferred_time"),
+        ("preferred_time", "明天下午", "phone"),
+    ],
+)
+async def test_other_messages_fill_nothing(
+    domain: Domain, slot: str, text: str, requested: str
+) -> None:
+    tracker = make_tracker(
+        domain,
+        slots={"requested_slot": requested},
+        messages=[user_message(text, "check_status")],
+        active_loop=FORM,
+    )
+    extract = getattr(FORM_ACTION, f"extract_{slot}")
+    assert await extract(CollectingDispatcher(), tracker, domain) == {}

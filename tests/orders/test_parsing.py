@@ -245,3 +245,50 @@ def test_what_jionlp_cannot_read_is_not_logged(caplog: pytest.LogCaptureFixture)
     assert find_time_text("每周上门陪我妈聊聊天", now=SUNDAY_MORNING, timezone=TZ) is None
     assert not [r for r in caplog.records if "jionlp" in r.pathname]
     assert "周上" not in caplog.text
+
+
+# Equivalent phrases read alike in both languages (issue 12): the same day and hours.
+@pytest.mark.parametrize(
+    ("chinese", "english"),
+    [
+        ("周日上午", "Sunday morning"),
+        ("这周六下午", "this Saturday afternoon"),
+        ("周六下午", "Saturday afternoon"),
+        ("明天晚上", "tomorrow evening"),
+        ("明天中午", "tomorrow noon"),
+        ("下周三上午", "next Wednesday morning"),
+        ("周五", "Friday"),
+        ("明天", "tomorrow"),
+        ("明天下午三点", "tomorrow at 3pm"),
+        ("周六上午10点", "Saturday at 10"),
+        ("15号下午", "March 15 afternoon"),
+    ],
+)
+def test_the_same_phrase_means_the_same_window_in_both_languages(
+    chinese: str, english: str
+) -> None:
+    zh = parse_preferred_time(chinese, now=SUNDAY_MORNING, timezone=TZ)
+    en = parse_preferred_time(english, now=SUNDAY_MORNING, timezone=TZ)
+    assert zh is not None and en is not None, (zh, en)
+    assert (zh.start, zh.end.replace(second=0, microsecond=0)) == (
+        en.start,
+        en.end.replace(second=0, microsecond=0),
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "021-62345678",
+        "021-6234 5678",
+        "(021) 6234-5678",
+        "+86 21 6234 5678",
+        "021.6234.5678",
+        "021-62345678转801",
+        "021 6234 5678 分机 801",
+        "021-62345678 ext. 801",
+        "02162345678 x801",
+    ],
+)
+def test_landlines_as_people_write_them(text: str) -> None:
+    assert parse_phone(text) == "+862162345678"
