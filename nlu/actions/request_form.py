@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,7 @@ from orders.parsing import (
     parse_preferred_time,
 )
 from orders.settings import get_settings
-from services.reference import community_keywords
+from services.reference import community_keywords, load_categories
 
 MAX_DESCRIPTION = 10_000
 MAX_ADDRESS = 500
@@ -142,6 +143,35 @@ def _is_payload(value: Any) -> bool:
     return isinstance(value, str) and value.startswith("/")
 
 
+# A question asked where the form expects an address or a time ("上门要收费吗？", "who
+# will come?"): a question mark, a closing question particle, or an English sentence
+# opening with an interrogative. "什么时候都行" is an answer, not a question.
+_QUESTION = re.compile(
+    r"[?？]\s*$|[吗嘛呢么]\s*[。.!！~～]*\s*$"
+    r"|^\s*(?:how|who|what|when|why|which|is|are|do|does|can|could|will|would|should)\b",
+    re.IGNORECASE,
+)
+_CATEGORY_FACTS = {str(row["code"]): row for row in load_categories()}
+
+
+def is_question(text: str) -> bool:
+    """Whether a form answer is a question rather than an address or a time."""
+    return bool(_QUESTION.search(text))
+
+
+def _answer_question(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """Answer a question asked inside the form from the category's reference data
+    (free for residents, who comes, how soon); the form then asks its question again."""
+    facts = _CATEGORY_FACTS.get(str(tracker.get_slot("category") or ""), {})
+    english = tracker.get_slot("language") == "en"
+    dispatcher.utter_message(
+        response="utter_form_question",
+        category_name=str(facts.get("name_en" if english else "name_zh") or "-"),
+        claim_hours=str(facts.get("sla_claim_hours") or 24),
+        done_hours=str(facts.get("sla_done_hours") or 72),
+    )
+
+
 def _answer_to(tracker: Tracker, slot: str) -> str | None:
     """The resident's typed message, when the form has just asked for `slot`."""
     if tracker.get_slot("requested_slot") != slot or tracker.get_slot(slot):
@@ -205,6 +235,9 @@ class ValidateServiceRequestForm(FormValidationAction):
         text = value.strip() if isinstance(value, str) else ""
         if _is_payload(text):
             return {"address": None}
+        if is_question(text):
+            _answer_question(dispatcher, tracker)
+            return {"address": None}
         if not 2 <= len(text) <= MAX_ADDRESS:
             dispatcher.utter_message(response="utter_invalid_address")
             return {"address": None}
@@ -228,6 +261,9 @@ class ValidateServiceRequestForm(FormValidationAction):
             return {"preferred_time": None}
         if not text or len(text) > 200:
             dispatcher.utter_message(response="utter_invalid_time")
+            return {"preferred_time": None}
+        if is_question(text):
+            _answer_question(dispatcher, tracker)
             return {"preferred_time": None}
         settings = get_settings()
         window = parse_preferred_time(text, now=datetime.now(UTC), timezone=settings.timezone)

@@ -58,3 +58,24 @@ async def test_an_english_landline_with_an_extension(
     assert match, filed.text
     ticket = await ticket_of(db, match.group())
     assert ticket.phone == "+862162345678"
+
+
+async def test_a_question_while_asked_for_the_address_is_answered_and_asked_again(
+    telegram: FakeTelegram, db: async_sessionmaker[AsyncSession]
+) -> None:
+    user = telegram.user(71303, first_name="李", language_code="zh")
+    await user.send_text("我家厨房水管漏水了")
+    assert "地址" in ((await one(user)).text or "")
+    await user.send_text("上门要收费吗？")
+    replies = await user.wait_for_messages(2, timeout=30)
+    text = "\n".join(message.text or "" for message in replies)
+    assert "不用付费" in text and "地址" in replies[-1].text, text
+    await user.send_text("幸福小区3栋2单元501")
+    assert "时间" in ((await one(user)).text or "")
+    await user.send_text("随时都可以")
+    assert "电话" in ((await one(user)).text or "")
+    await user.send_text("13812345678")
+    ask_photo = await one(user)
+    await user.press(ask_photo, ask_photo.buttons()[0][1])
+    summary = await one(user)
+    assert "收费" not in (summary.text or "") and "幸福小区3栋2单元501" in (summary.text or "")

@@ -455,3 +455,43 @@ async def test_other_messages_fill_nothing(
     )
     extract = getattr(FORM_ACTION, f"extract_{slot}")
     assert await extract(CollectingDispatcher(), tracker, domain) == {}
+
+
+# --- a question inside the form is answered, never stored (issue 12) ----------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "上门要收费吗？",
+        "上门要收费吗",
+        "要多少钱?",
+        "谁来修呢",
+        "Is it free?",
+        "how long will it take",
+        "who will come",
+    ],
+)
+@pytest.mark.parametrize("slot", ["address", "preferred_time"])
+async def test_a_question_is_answered_and_not_stored(domain: Domain, slot: str, text: str) -> None:
+    result, dispatcher = await _validate(domain, slot, text, slots={"category": "repair"})
+    assert result[slot] is None
+    [answer] = dispatcher.messages
+    assert answer["response"] == "utter_form_question"
+    assert answer["category_name"] == "维修" and answer["claim_hours"] == "24"
+
+
+@pytest.mark.parametrize(
+    ("slot", "text"),
+    [
+        ("address", "幸福小区3栋2单元501"),
+        ("address", "Flat 501, Building 3, Xingfu Estate"),
+        ("preferred_time", "什么时候都行"),
+        ("preferred_time", "随时都可以"),
+        ("preferred_time", "明天下午"),
+    ],
+)
+async def test_answers_are_not_questions(domain: Domain, slot: str, text: str) -> None:
+    result, dispatcher = await _validate(domain, slot, text, slots={"category": "repair"})
+    assert result[slot] == text
+    assert dispatcher.messages == []
