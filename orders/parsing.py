@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -87,9 +87,160 @@ def parse_preferred_time(text: str, *, now: datetime, timezone: str) -> TimeWind
         return None
     tz = ZoneInfo(timezone)
     local_now = now.astimezone(tz)
+    family = _phrase_family(text, local_now)
+    if family is not None:
+        return family or None
     if _HAN.search(text):
-        return _parse_chinese(text, local_now)
-    return _parse_english(text, local_now)
+        window = _parse_chinese(text, local_now)
+    else:
+        window = _parse_english(text, local_now)
+    return _small_hours(text, window, local_now)
+
+
+# "明天" said between midnight and 05:00 means the coming morning: the resident has not
+# slept yet, and "tomorrow" is the day that is just starting.
+SMALL_HOURS_END = 5
+_TOMORROW = re.compile(r"明天|明日|明儿|\btomorrow\b", re.IGNORECASE)
+
+
+def _small_hours(text: str, window: TimeWindow | None, local_now: datetime) -> TimeWindow | None:
+    if window is None or local_now.hour >= SMALL_HOURS_END or not _TOMORROW.search(text):
+        return window
+    if window.start.date() != local_now.date() + timedelta(days=1):
+        return window
+    day = timedelta(days=1)
+    start, end = window.start - day, window.end - day
+    if end < local_now:
+        return window
+    return TimeWindow(max(start, local_now.replace(second=0, microsecond=0)), end)
+
+
+# --- phrase families read alike in both languages -----------------------------------------
+# 这周/本周末/下周末/月底前/X号之前 and "this weekend", "next Saturday", "before the end
+# of the month", "by the 15th": the same words give the same window in zh and en, with
+# the day part (上午/下午/晚上, morning/afternoon/evening) narrowing each day alike.
+
+_ZH_DAY_PARTS: dict[str, str] = {
+    "早上": "early morning",
+    "早晨": "early morning",
+    "清早": "early morning",
+    "上午": "morning",
+    "中午": "noon",
+    "下午": "afternoon",
+    "傍晚": "dusk",
+    "晚上": "evening",
+    "今晚": "evening",
+    "夜里": "night",
+    "夜间": "night",
+}
+_ZH_PART = re.compile("|".join(_ZH_DAY_PARTS))
+_ZH_WEEKEND = re.compile(r"(下个?|下一个?|这个?|本)?(?:周末|礼拜天和礼拜六)")
+_ZH_MONTH_END = re.compile(r"(?:(下个?|下一个|这个?|本)月[底末]|月底|月末)(之前|以前|前)?")
+_ZH_BEFORE_DAY = re.compile(r"(\d{1,2})\s*[号日](之前|以前|前)")
+_EN_WEEKEND = re.compile(r"\b(?:(this|next|the|at the|on the|over the)\s+)?weekend\b", re.I)
+_EN_MONTH_END = re.compile(
+    r"\b(before|by|until|till)?\s*(?:the\s+)?end\s+of\s+(?:(next|the|this)\s+)?month\b", re.I
+)
+_EN_BEFORE_DAY = re.compile(
+    r"\b(?:before|by|until|till)\s+(?:the\s+(\d{1,2})(?:st|nd|rd|th)?|(\d{1,2})(?:st|nd|rd|th))\b",
+    re.I,
+)
+_ZH_WEEK = re.compile(
+    r"^(?:在)?(这|本|下)个?(?:周|星期|礼拜)(?:内|之内|里|中)?(?:[上中下]午|晚上|早上)?(?:都?可以|都?行)?$"
+)
+_EN_WEEK = re.compile(r"\b(this|next)\s+week\b", re.I)
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_EN_NEXT_WEEKDAY = re.compile(r"\bnext\s+(" + "|".join(_WEEKDAYS) + r")\b", re.I)
+
+
+def _part_of(text: str) -> str | None:
+    """The part of the day the words name, as a key of DAY_PARTS."""
+    zh = _ZH_PART.search(text)
+    if zh:
+        return _ZH_DAY_PARTS[zh.group()]
+    en = _EN_DAY_PART.search(text)
+    return en.group(1).lower() if en else None
+
+
+def _span(
+    first: date, last: date, part: str | None, local_now: datetime
+) -> TimeWindow | Literal[False]:
+    """From `first` to `last` (inclusive), within the day part when one is named;
+    False when it is over already."""
+    tz = local_now.tzinfo
+    begin, finish = DAY_PARTS[part] if part else _WHOLE_DAY
+    start = datetime.combine(first, begin, tz)
+    end = datetime.combine(last, finish, tz)
+    if end < local_now:
+        return False
+    return TimeWindow(max(start, local_now.replace(second=0, microsecond=0)), end)
+
+
+def _month_last(day: date, months_ahead: int) -> date:
+    year, month = day.year, day.month + months_ahead + 1
+    year, month = year + (month - 1) // 12, (month - 1) % 12 + 1
+    return date(year, month, 1) - timedelta(days=1)
+
+
+def _phrase_family(text: str, local_now: datetime) -> TimeWindow | Literal[False] | None:
+    """The window of a weekend / week / month-end / before-a-date phrase, False when
+    it is one but already over, None when it is none of these (other parsers read it)."""
+    today = local_now.date()
+    monday = today - timedelta(days=today.weekday())
+    part = _part_of(text)
+    zh = bool(_HAN.search(text))
+    weekend = _ZH_WEEKEND.search(text) if zh else _EN_WEEKEND.search(text)
+    if weekend:
+        ahead = 7 if (weekend.group(1) or "").lower().startswith(("下", "next")) else 0
+        saturday = monday + timedelta(days=5 + ahead)
+        return _span(saturday, saturday + timedelta(days=1), part, local_now)
+    month_end = _ZH_MONTH_END.search(text) if zh else _EN_MONTH_END.search(text)
+    if month_end:
+        if zh:
+            months = 1 if (month_end.group(1) or "").startswith("下") else 0
+            before = month_end.group(2) is not None
+        else:
+            months = 1 if (month_end.group(2) or "").lower() == "next" else 0
+            before = month_end.group(1) is not None
+        last = _month_last(today, months)
+        first = today if before else last - timedelta(days=6)
+        return _span(first, last, part, local_now)
+    before_day = _ZH_BEFORE_DAY.search(text) if zh else _EN_BEFORE_DAY.search(text)
+    if before_day:
+        number = int(next(group for group in before_day.groups() if group and group.isdigit()))
+        target = _day_of_month(today, number)
+        return _span(today, target, part, local_now) if target else None
+    if zh:
+        week = _ZH_WEEK.search(text)
+        if week is None:
+            return None
+        start = monday + timedelta(days=7 if week.group(1) == "下" else 0)
+        return _span(start, start + timedelta(days=6), part, local_now)
+    week = _EN_WEEK.search(text)
+    if week and not re.search("|".join(_WEEKDAYS), text, re.I):
+        start = monday + timedelta(days=7 if week.group(1).lower() == "next" else 0)
+        return _span(start, start + timedelta(days=6), part, local_now)
+    weekday = _EN_NEXT_WEEKDAY.search(text)
+    if weekday:
+        # "next Saturday" is Saturday of next week, as "下周六" is.
+        day = monday + timedelta(days=7 + _WEEKDAYS.index(weekday.group(1).lower()))
+        _rest, clock = _en_clock(text, part)
+        if clock is not None:
+            return _en_window(day, clock, part, local_now) or False
+        return _span(day, day, part, local_now)
+    return None
+
+
+def _day_of_month(today: date, number: int) -> date | None:
+    """The coming day with this number: this month's, or next month's once it is past."""
+    for months in (0, 1):
+        last = _month_last(today, months)
+        if number > last.day:
+            continue
+        day = last.replace(day=number)
+        if day >= today:
+            return day
+    return None
 
 
 def _parse_chinese(text: str, local_now: datetime) -> TimeWindow | None:
@@ -126,6 +277,7 @@ DAY_PARTS: dict[str, tuple[time, time]] = {
     "midday": (time(12), time(13, 59, 59)),
     "lunchtime": (time(12), time(13, 59, 59)),
     "afternoon": (time(13), time(17, 59, 59)),
+    "dusk": (time(17), time(18, 59, 59)),
     "evening": (time(18), time(23, 59, 59)),
     "tonight": (time(18), time(23, 59, 59)),
     "night": (time(20), time(23, 59, 59)),

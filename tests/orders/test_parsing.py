@@ -90,11 +90,56 @@ def test_tomorrow_three_pm_in_chinese() -> None:
 
 
 def test_tomorrow_is_the_local_tomorrow() -> None:
-    # 17:30 UTC on Sunday is already 01:30 on Monday in Shanghai.
-    late = datetime(2031, 3, 9, 17, 30, tzinfo=UTC)
-    window = parse_preferred_time("明天下午三点", now=late, timezone=TZ)
+    # 22:30 UTC on Sunday is already 06:30 on Monday in Shanghai.
+    early = datetime(2031, 3, 9, 22, 30, tzinfo=UTC)
+    window = parse_preferred_time("明天下午三点", now=early, timezone=TZ)
     assert window is not None
     assert window.start == _at(2031, 3, 11, 15)
+
+
+@pytest.mark.parametrize("text", ["明天下午三点", "tomorrow at 3pm"])
+def test_tomorrow_said_in_the_small_hours_is_the_day_that_is_starting(text: str) -> None:
+    # 01:30 on Monday in Shanghai: the resident has not slept, "tomorrow" is Monday.
+    late = datetime(2031, 3, 9, 17, 30, tzinfo=UTC)
+    window = parse_preferred_time(text, now=late, timezone=TZ)
+    assert window is not None
+    assert window.start == _at(2031, 3, 10, 15)
+
+
+# Wednesday 2026-12-02, 10:00 in Shanghai.
+WEDNESDAY = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("zh", "en", "start", "end"),
+    [
+        ("这周六下午", "this Saturday afternoon", (12, 5, 13), (12, 5, 17)),
+        ("本周末", "this weekend", (12, 5, 0), (12, 6, 23)),
+        ("下周末上午", "next weekend morning", (12, 12, 7), (12, 13, 11)),
+        ("下周六下午", "next Saturday afternoon", (12, 12, 13), (12, 12, 17)),
+        ("月底前", "before the end of the month", (12, 2, 10), (12, 31, 23)),
+        ("15号之前", "by the 15th", (12, 2, 10), (12, 15, 23)),
+        ("这周", "this week", (12, 2, 10), (12, 6, 23)),
+        ("下周", "next week", (12, 7, 0), (12, 13, 23)),
+        ("周日上午", "Sunday morning", (12, 6, 7), (12, 6, 11)),
+    ],
+)
+def test_phrase_families_read_alike_in_both_languages(
+    zh: str, en: str, start: tuple[int, int, int], end: tuple[int, int, int]
+) -> None:
+    windows = [parse_preferred_time(text, now=WEDNESDAY, timezone=TZ) for text in (zh, en)]
+    for text, window in zip((zh, en), windows, strict=True):
+        assert window is not None, text
+        assert window.start == _at(2026, *start), text
+        assert (window.end.month, window.end.day, window.end.hour) == end, text
+    assert windows[0] == windows[1]
+
+
+def test_a_day_of_month_already_passed_is_next_months() -> None:
+    # On 22 December "15号之前" is the 15th of January, never a day already past.
+    window = parse_preferred_time("15号之前", now=WEDNESDAY + timedelta(days=20), timezone=TZ)
+    assert window is not None
+    assert window.end.month == 1 and window.end.day == 15
 
 
 def test_saturday_morning_said_on_sunday_is_the_coming_saturday() -> None:
