@@ -93,6 +93,10 @@ async def test_resident_files_a_request_in_the_web_chat(
     before = await bot_messages(page)
     await page.locator("#log .msg.bot").last.get_by_role("button", name="提交").click()
     filed = await next_reply(page, before)
+    if "照常提交" in filed:  # a neighbour's open ticket that other tests filed looks alike
+        before = await bot_messages(page)
+        await page.locator("#log .msg.bot").last.get_by_role("button", name="照常提交").click()
+        filed = await next_reply(page, before)
     match = NUMBER.search(filed)
     assert match, filed
     number = match.group()

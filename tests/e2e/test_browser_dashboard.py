@@ -106,7 +106,7 @@ async def test_staff_approve_see_the_claim_live_and_download_the_settlement(
     assert "<b>想找心理老师</b>" in await row.locator(".desc").inner_text()
 
     # Open it and approve.
-    await row.locator("a").click()
+    await row.locator(f'a[href="/dashboard/tickets/{number}"]').click()
     await page.wait_for_url(f"**/dashboard/tickets/{number}")
     assert "openstreetmap.org" in (await page.get_attribute("[data-testid=map-link]", "href") or "")
     await page.click("[data-testid=approve]")

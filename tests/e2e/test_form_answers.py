@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.e2e.test_filing import NUMBER, one, ticket_of
+from tests.e2e.test_filing import NUMBER, one, submit, ticket_of
 from tests.fakes.telegram_api import FakeTelegram
 
 
@@ -28,8 +28,7 @@ async def test_a_landline_and_this_saturday_afternoon_are_taken_as_answers(
     await user.press(ask_photo, ask_photo.buttons()[0][1])  # skip the photo
     summary = await one(user)
     assert "这周六下午" in (summary.text or ""), summary.text
-    await user.press(summary, summary.buttons()[0][1])  # submit
-    filed = await one(user)
+    filed = await submit(user, summary)
     match = NUMBER.search(filed.text or "")
     assert match, filed.text
     ticket = await ticket_of(db, match.group())
@@ -52,8 +51,7 @@ async def test_an_english_landline_with_an_extension(
     ask_photo = await one(user)
     await user.press(ask_photo, ask_photo.button("Skip")[1])
     summary = await one(user)
-    await user.press(summary, summary.button("Submit")[1])
-    filed = await one(user)
+    filed = await submit(user, summary, "Submit")
     match = NUMBER.search(filed.text or "")
     assert match, filed.text
     ticket = await ticket_of(db, match.group())
