@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.communities import find_community
 from services.emergency import alert_buttons
 from services.lifecycle import TicketStatus
 from services.models import Resident, Ticket
@@ -18,6 +20,20 @@ from services.tickets import (
     resident_actor,
     ticket_by_key,
 )
+
+
+@dataclass(frozen=True)
+class Contact:
+    """What the project already knows for reaching and finding the resident."""
+
+    phone: str | None = None
+    address: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+    @property
+    def has_location(self) -> bool:
+        return bool(self.address) or (self.latitude is not None and self.longitude is not None)
 
 
 class AlertKind(StrEnum):
@@ -35,13 +51,19 @@ async def record_alert(
     description: str,
     language: str,
     idempotency_key: str | None,
+    contact: Contact | None = None,
     now: datetime | None = None,
 ) -> Ticket:
-    """File a staff ticket (urgent for an emergency), once per idempotency key."""
+    """File a staff ticket (urgent for an emergency) carrying the contact known for the
+    resident (phone, address or pin, placed in its community), once per idempotency key."""
     existing = await ticket_by_key(session, idempotency_key)
     if existing is not None:
         return existing
     now = aware_utc(now)
+    contact = contact or Contact()
+    community = await find_community(
+        session, address=contact.address, latitude=contact.latitude, longitude=contact.longitude
+    )
     ticket = Ticket(
         number=await next_ticket_number(session, now),
         resident_id=resident.id,
@@ -50,6 +72,11 @@ async def record_alert(
         category_code=None,
         status=TicketStatus.SUBMITTED,
         description=description,
+        phone=contact.phone,
+        address=contact.address,
+        latitude=contact.latitude,
+        longitude=contact.longitude,
+        community_id=community.id if community is not None else None,
         language=language,
         channel=resident.channel,
         idempotency_key=idempotency_key,

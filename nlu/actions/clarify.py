@@ -3,16 +3,19 @@ offer a person."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from nlu.actions.alerts import resident_hotline
 from nlu.actions.common import CATEGORIES, language, transaction
 from orders.i18n import t
 from orders.render import category_name
 from services.categories import list_categories
+from services.models import Category
 
 MAX_CHOICES = 3
 MIN_CONFIDENCE = 0.05
@@ -40,15 +43,31 @@ class ActionClarifyCategory(Action):
     ) -> list[dict[str, Any]]:
         misses = int(tracker.get_slot("clarify_misses") or 0) + 1
         if misses > MISSES_BEFORE_HANDOFF:
-            dispatcher.utter_message(response="utter_offer_handoff")
+            # The community's hotline is offered with the person.
+            dispatcher.utter_message(
+                response="utter_offer_handoff", **await resident_hotline(tracker)
+            )
             return [SlotSet("clarify_misses", 0)]
-        choices = likeliest_categories(tracker.latest_message.get("intent_ranking") or [])
         lang = language(tracker)
         async with transaction() as session:
             categories = await list_categories(session)
-        buttons = [
-            {"title": category_name(categories, code, lang), "payload": f"/{code}"}
-            for code in choices
-        ] + [{"title": t("something_else", lang), "payload": "/other_need"}]
-        dispatcher.utter_message(response="utter_clarify_category", buttons=buttons)
-        return [SlotSet("clarify_misses", misses)]
+        return [
+            *offer_categories(dispatcher, tracker, lang, categories),
+            SlotSet("clarify_misses", misses),
+        ]
+
+
+def offer_categories(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    lang: str,
+    categories: Mapping[str, Category],
+) -> list[dict[str, Any]]:
+    """Asks which of the likeliest categories is meant (from the classifier's ranking
+    of the latest message), with 'something else'."""
+    choices = likeliest_categories(tracker.latest_message.get("intent_ranking") or [])
+    buttons = [
+        {"title": category_name(categories, code, lang), "payload": f"/{code}"} for code in choices
+    ] + [{"title": t("something_else", lang), "payload": "/other_need"}]
+    dispatcher.utter_message(response="utter_clarify_category", buttons=buttons)
+    return []

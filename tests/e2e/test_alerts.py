@@ -25,12 +25,44 @@ async def test_emergency_answers_with_the_numbers_and_records_an_urgent_ticket(
 ) -> None:
     user = telegram.user(73001, language_code="zh")
     await user.send_text("家里好大一股煤气味，怎么办")
-    reply = (await one(user)).text or ""
-    assert "119" in reply and "120" in reply and "110" in reply
+    advice, filed = await user.wait_for_messages(2, timeout=30)
+    text = advice.text or ""
+    # Gas: the fire brigade first, the others after; plain digits Telegram makes tappable.
+    assert text.index("119") < text.index("120") < text.index("110"), text
+    assert "阀门" in text
     await user.assert_no_messages(within=1.0)  # no form question follows
     [ticket] = await tickets_of(db, "73001")
     assert (ticket.kind, ticket.urgent, ticket.status) == ("emergency", True, "submitted")
     assert ticket.description == "家里好大一股煤气味，怎么办"
+    # Nothing known about this resident: the number, then one question for phone and place.
+    assert ticket.number in (filed.text or "") and "电话" in (filed.text or "")
+
+
+async def test_a_fall_gets_the_ambulance_first_and_the_known_phone_on_the_ticket(
+    telegram: FakeTelegram, db: async_sessionmaker[AsyncSession]
+) -> None:
+    user = telegram.user(73003, language_code="zh")
+    await user.send_text("我电话是13812345678，住幸福里3栋2单元301")
+    await user.wait_for_messages(1, timeout=30)
+    await user.send_text("我老伴摔倒了起不来，头在流血")
+    messages = await user.wait_for_messages(2, timeout=30)
+    advice = messages[0].text or ""
+    assert advice.index("120") < advice.index("119") and "燃气" not in advice, advice
+    [ticket] = [t for t in await tickets_of(db, "73003") if t.kind == "emergency"]
+    assert ticket.phone == "+8613812345678"
+    assert ticket.number in (messages[1].text or "")
+
+
+async def test_emergency_in_english_calls_the_police_first(
+    telegram: FakeTelegram, db: async_sessionmaker[AsyncSession]
+) -> None:
+    user = telegram.user(73004, language_code="en")
+    await user.send_text("Help! Someone is attacking my neighbour with a knife")
+    advice, filed = await user.wait_for_messages(2, timeout=30)
+    text = advice.text or ""
+    assert text.index("110") < text.index("120"), text
+    [ticket] = await tickets_of(db, "73004")
+    assert ticket.number in (filed.text or "")
 
 
 async def test_asking_for_a_person_files_the_conversation_for_staff(
@@ -40,9 +72,12 @@ async def test_asking_for_a_person_files_the_conversation_for_staff(
     await user.send_text("你好")
     await one(user)
     await user.send_text("找人工")
-    assert "工作人员" in ((await one(user)).text or "")
+    said, filed = await user.wait_for_messages(2, timeout=30)
+    assert "工作人员" in (said.text or "")
     [ticket] = await tickets_of(db, "73002")
-    assert (ticket.kind, ticket.urgent, ticket.category_code) == ("handoff", False, None)
-    assert ticket.description == "你好\n找人工"
+    assert (ticket.kind, ticket.category_code) == ("handoff", None)
+    # The street's hotline (no community known yet) and the ticket number.
+    assert "021-62345000" in (filed.text or "") and ticket.number in (filed.text or "")
+    assert ticket.description == "找人工"
     await user.send_text("/status")
     assert "人工协助" in ((await one(user)).text or "")
