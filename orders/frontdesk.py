@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,8 +38,14 @@ from services.categories import list_categories
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 10_000
+# After the stars, the resident's next text (within this time) is the rating's comment,
+# on every channel (no channel needs a way to reply to a message).
+COMMENT_WINDOW = timedelta(minutes=30)
+MAX_COMMENT_CHARS = 2000
+NOT_A_COMMENT = frozenset({"emergency", "human_handoff"})
 # Control characters a message may not carry into the store (PostgreSQL refuses NUL in
 # text); tab, newline and carriage return stay.
+_TICKET_NUMBER = re.compile(r"RO-\d{6}-\d{4,6}")
 _CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 
 
@@ -119,6 +126,11 @@ def replies_from_engine(messages: list[dict[str, Any]]) -> list[Reply]:
     return replies
 
 
+def _aware(moment: datetime) -> datetime:
+    """`moment` with a time zone (a naive one read from the store is UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 # How a front shows a resident, while their message waits for the engine, that it is on
 # its way (Telegram sends a message at once; the web chat has nothing to push it with).
 HoldNotice = Callable[["Sender", Reply], Awaitable[None]]
@@ -180,7 +192,54 @@ class FrontDesk:
         if text.startswith("/"):
             # Residents cannot forge button payloads: a typed slash is just text.
             text = text.lstrip("/").strip() or text
+        thanked = await self._rating_comment(sender, text)
+        if thanked is not None:
+            return thanked
         return await self._to_engine(sender, text, language)
+
+    async def _rating_comment(
+        self, sender: Sender, text: str, now: datetime | None = None
+    ) -> list[Reply] | None:
+        """The text as the comment of the rating the resident has just given (the ticket
+        they rated within COMMENT_WINDOW and have not commented on yet), thanked for;
+        None when no rating waits for its comment."""
+        now = now or datetime.now(UTC)
+        async with self._sessionmaker() as session, session.begin():
+            resident, language = await self._resident_in(session, sender)
+            tickets = await list_resident_tickets(session, resident)
+            waiting = [
+                ticket
+                for ticket in tickets
+                if ticket.rating is not None
+                and ticket.rating_comment is None
+                and ticket.closed_at is not None
+                and _aware(ticket.closed_at) >= now - COMMENT_WINDOW
+            ]
+            if not waiting:
+                return None
+            if await self._is_alarm(text):
+                # "煤气味很大" right after the stars is an emergency, never a comment.
+                return None
+            ticket = max(waiting, key=lambda ticket: _aware(ticket.closed_at or now))
+            await workflow.comment_rating(
+                session,
+                number=ticket.number,
+                resident=resident,
+                comment=text[:MAX_COMMENT_CHARS],
+                now=now,
+            )
+        logger.info("rating.commented ticket=%s channel=%s", ticket.number, sender.channel)
+        return [Reply(t("ack_comment", language))]
+
+    async def _is_alarm(self, text: str) -> bool:
+        """The engine reads the text as an emergency or a call for a person (when the
+        engine cannot say, it is taken as the comment it was asked for)."""
+        try:
+            parsed = await self._engine.parse(text)
+        except EngineUnavailable:
+            return False
+        intent = (parsed.get("intent") or {}).get("name")
+        return intent in NOT_A_COMMENT
 
     async def command(self, sender: Sender, name: str) -> list[Reply]:
         """A slash command such as /start, /help, /new, /cancel, /status, /lang."""
@@ -198,6 +257,12 @@ class FrontDesk:
         if data.startswith("t:cancel:"):
             return await self.cancel_ticket(sender, data.removeprefix("t:cancel:"))
         _, language = await self._resident(sender, None)
+        if data.startswith("t:keep:"):
+            # "No, keep it" under a cancel asked in words: nothing changes.
+            number = data.removeprefix("t:keep:")
+            if not _TICKET_NUMBER.fullmatch(number):
+                return [Reply(t("button_expired", language))]
+            return [Reply(t("cancel_kept", language, number=number))]
         if not data.startswith("/"):
             return [Reply(t("button_expired", language))]
         return await self._to_engine(sender, data, language)

@@ -74,6 +74,8 @@ PAGE_KEYS = (
     "web_other_language",
     "web_cancel_ticket",
     "web_confirm_cancel",
+    "btn_stars",
+    "btn_not_fixed",
     "web_location_failed",
     "web_network_error",
     "web_uploading",
@@ -452,6 +454,17 @@ async def tickets(request: Request, chat: ChatDep) -> Response:
                 "description": ticket.description,
                 "created": local_time(ticket.created_at, timezone),
                 "cancel": f"t:cancel:{ticket.number}" if ticket.status in CANCELLABLE else None,
+                # A done ticket is rated or sent back from the list too (the prompt
+                # may be long gone): the same payloads as the "done" notice's buttons.
+                "rate": (
+                    [
+                        {"stars": stars, "payload": f"r:rate:{ticket.number}:{stars}"}
+                        for stars in range(1, 6)
+                    ]
+                    if ticket.status == "done"
+                    else []
+                ),
+                "not_fixed": f"r:nf:{ticket.number}" if ticket.status == "done" else None,
             }
             for ticket in rows
         ]

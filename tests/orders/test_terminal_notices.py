@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orders.engine_client import EngineClient
 from orders.frontdesk import FrontDesk, Sender
+from orders.i18n import t
 from orders.settings import Settings
 from orders.terminal import _handle, notices, render
 from orders.wakeup import Waker
@@ -78,10 +79,16 @@ async def test_claimed_and_done_notices_then_rating_from_the_terminal(
         replies = await _handle(
             desk, WorkDesk(db, waker), Sender("cli", "me"), settings, "5", buttons
         )
+        # The next line typed is the rating's comment (the terminal cannot reply to a
+        # message); the engine, which is not running, is never asked.
+        commented = await _handle(
+            desk, WorkDesk(db, waker), Sender("cli", "me"), settings, "师傅很耐心", []
+        )
     finally:
         await engine.close()
         await waker.close()
     assert "谢谢您的评价（5★）" in replies[0].text
+    assert [reply.text for reply in commented] == [t("ack_comment", "zh")]
     async with db() as session:
         rated = await get_ticket(session, number)
-    assert (rated.status, rated.rating) == ("closed", 5)
+    assert (rated.status, rated.rating, rated.rating_comment) == ("closed", 5, "师傅很耐心")

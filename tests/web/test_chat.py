@@ -9,6 +9,7 @@ tests/e2e/test_browser_chat.py against the real engine.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -359,6 +360,100 @@ async def test_notices_are_shown_once_and_their_buttons_work(
         ticket = await session.scalar(select(Ticket).where(Ticket.number == number))
         assert ticket is not None
         assert (ticket.status, ticket.rating, ticket.rating_comment) == ("closed", 5, "师傅很细心")
+
+
+async def test_after_the_stars_the_next_text_is_the_comment(
+    browser: httpx.AsyncClient, chat_settings: Settings, db: Sessions
+) -> None:
+    """No reply-to needed: the next text after a rating is its comment, once."""
+    await say(browser, "你好")
+    me = resident_id(browser, chat_settings)
+    number = await file_for(db, me)
+    async with db() as session, session.begin():
+        organisation, _ = await create_organisation(
+            session, name=unique("维修队"), categories=["repair"], communities=None
+        )
+        await workflow.claim(session, number=number, organisation=organisation)
+        await workflow.done(session, number=number, organisation=organisation)
+    # Before the stars a text is no comment (it goes to the engine, which is down here).
+    before = (await say(browser, "修得不错")).json()
+    assert before["replies"][0]["text"] == t("engine_unavailable", "zh")
+
+    rated = (await browser.post("/chat/api/press", json={"payload": f"r:rate:{number}:4"})).json()
+    assert rated["replies"][0]["text"] == t("ack_rated", "zh", stars=4)
+    thanked = (await say(browser, "师傅准时，很专业 👍")).json()
+    assert thanked["replies"][0]["text"] == t("ack_comment", "zh")
+    after = (await say(browser, "再说一句")).json()
+    assert after["replies"][0]["text"] == t("engine_unavailable", "zh")
+    async with db() as session:
+        ticket = await get_ticket(session, number)
+        assert (ticket.status, ticket.rating, ticket.rating_comment) == (
+            "closed",
+            4,
+            "师傅准时，很专业 👍",
+        )
+
+
+async def test_my_tickets_offers_rate_and_not_fixed_on_a_done_ticket(
+    browser: httpx.AsyncClient, chat_settings: Settings, db: Sessions
+) -> None:
+    await say(browser, "你好")
+    me = resident_id(browser, chat_settings)
+    number = await file_for(db, me)
+    [listed] = (await browser.get("/chat/api/tickets")).json()["tickets"]
+    assert (listed["rate"], listed["not_fixed"]) == ([], None)
+    async with db() as session, session.begin():
+        organisation, _ = await create_organisation(
+            session, name=unique("维修队"), categories=["repair"], communities=None
+        )
+        await workflow.claim(session, number=number, organisation=organisation)
+        await workflow.done(session, number=number, organisation=organisation)
+    [listed] = (await browser.get("/chat/api/tickets")).json()["tickets"]
+    assert [choice["payload"] for choice in listed["rate"]] == [
+        f"r:rate:{number}:{stars}" for stars in range(1, 6)
+    ]
+    assert listed["not_fixed"] == f"r:nf:{number}"
+    assert listed["cancel"] is None
+    reopened = (await browser.post("/chat/api/press", json={"payload": listed["not_fixed"]})).json()
+    assert number in reopened["replies"][0]["text"]
+    async with db() as session:
+        assert (await get_ticket(session, number)).status == "reopened"
+    [listed] = (await browser.get("/chat/api/tickets")).json()["tickets"]
+    assert listed["rate"] == [] and listed["not_fixed"] is None
+
+
+async def test_keep_under_a_cancel_question_changes_nothing(
+    browser: httpx.AsyncClient, chat_settings: Settings, db: Sessions
+) -> None:
+    await say(browser, "你好")
+    number = await file_for(db, resident_id(browser, chat_settings))
+    kept = (await browser.post("/chat/api/press", json={"payload": f"t:keep:{number}"})).json()
+    assert kept["replies"][0]["text"] == t("cancel_kept", "zh", number=number)
+    forged = (await browser.post("/chat/api/press", json={"payload": "t:keep:<b>x</b>"})).json()
+    assert forged["replies"][0]["text"] == t("button_expired", "zh")
+    async with db() as session:
+        assert (await get_ticket(session, number)).status == "published"
+
+
+async def test_an_old_rating_does_not_take_the_next_text(
+    browser: httpx.AsyncClient, chat_settings: Settings, db: Sessions
+) -> None:
+    await say(browser, "你好")
+    me = resident_id(browser, chat_settings)
+    number = await file_for(db, me)
+    long_ago = datetime.now(UTC) - timedelta(hours=2)
+    async with db() as session, session.begin():
+        organisation, _ = await create_organisation(
+            session, name=unique("维修队"), categories=["repair"], communities=None
+        )
+        await workflow.claim(session, number=number, organisation=organisation, now=long_ago)
+        await workflow.done(session, number=number, organisation=organisation, now=long_ago)
+        resident = await get_or_create_resident(session, channel="web", external_id=me)
+        await workflow.rate(session, number=number, resident=resident, stars=5, now=long_ago)
+    later = (await say(browser, "马桶又堵了")).json()
+    assert later["replies"][0]["text"] == t("engine_unavailable", "zh")
+    async with db() as session:
+        assert (await get_ticket(session, number)).rating_comment is None
 
 
 async def test_another_residents_notices_and_tickets_stay_theirs(

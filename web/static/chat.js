@@ -57,11 +57,29 @@
     window.scrollTo(0, document.body.scrollHeight);
   }
 
+  // Phone numbers in the assistant's words (110/119/120, hotlines such as 12345 or
+  // 021-62345101, mobiles) become tap-to-call links; ticket numbers and times do not.
+  const PHONE = /(?<![\w\-+:.])(\+?86[ -]?)?(0\d{2,3}-?\d{3,4}[ -]?\d{4}|1[3-9]\d{9}|11[09]|12[02]|12345|9[56]\d{3})(?![\w\-:.])/g;
+
+  function withCallLinks(p, words) {
+    let at = 0;
+    for (const match of words.matchAll(PHONE)) {
+      p.appendChild(document.createTextNode(words.slice(at, match.index)));
+      const link = document.createElement("a");
+      link.href = "tel:" + match[0].replace(/[^\d+]/g, "");
+      link.textContent = match[0];
+      p.appendChild(link);
+      at = match.index + match[0].length;
+    }
+    p.appendChild(document.createTextNode(words.slice(at)));
+  }
+
   function bubble(who, words) {
     const item = document.createElement("div");
     item.className = "msg " + who;
     const p = document.createElement("p");
-    p.textContent = words;
+    if (who === "bot") withCallLinks(p, String(words || ""));
+    else p.textContent = words;
     item.appendChild(p);
     log.appendChild(item);
     scroll();
@@ -294,6 +312,32 @@
           await press(ticket.cancel, s("web_cancel_ticket") + " " + ticket.number);
         });
         li.appendChild(b);
+      }
+      if (ticket.rate && ticket.rate.length) {
+        const row = document.createElement("div");
+        row.className = "rate-row";
+        for (const choice of ticket.rate) {
+          const star = document.createElement("button");
+          star.type = "button";
+          star.textContent = s("btn_stars", { stars: choice.stars });
+          star.addEventListener("click", async () => {
+            $("tickets").hidden = true;
+            await press(choice.payload, star.textContent + " " + ticket.number);
+          });
+          row.appendChild(star);
+        }
+        li.appendChild(row);
+      }
+      if (ticket.not_fixed) {
+        const again = document.createElement("button");
+        again.type = "button";
+        again.className = "secondary";
+        again.textContent = s("btn_not_fixed");
+        again.addEventListener("click", async () => {
+          $("tickets").hidden = true;
+          await press(ticket.not_fixed, again.textContent + " " + ticket.number);
+        });
+        li.appendChild(again);
       }
       list.appendChild(li);
     }
