@@ -10,6 +10,12 @@ fails (e.g. its tracker or lock store, Redis, is down), and logs the resident's
 text with the error. Here a failure is logged without the text and answered with
 one marker message (`{"custom": {"orders_engine_error": true}}`), which the
 application's engine client turns into "please send that again in a moment".
+
+The replies are collected under the name of the front the message came from (the
+`channel` of its metadata, else the prefix of its sender id: "cli", "telegram", "web"),
+so that a response variation with `channel: cli` in domain.yml is what the terminal chat
+says (it has no location or contact buttons, and shows buttons as numbers); a front
+without variations of its own gets the others.
 """
 
 import logging
@@ -17,7 +23,7 @@ from asyncio import CancelledError
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint
 from sanic.request import Request
@@ -26,6 +32,36 @@ logger = logging.getLogger(__name__)
 
 # Keep in sync with orders/engine_client.py (ENGINE_ERROR).
 ENGINE_ERROR = "orders_engine_error"
+
+
+class FrontOutput(CollectingOutputChannel):
+    """The REST channel's collector under the name of the resident's front: the
+    messages go to the same list, which the REST handler answers with."""
+
+    def __init__(self, front: str, messages: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.messages = messages
+        self.front = front
+
+    def name(self) -> str:  # type: ignore[override]  # per message, not per class
+        return self.front
+
+
+def front_of(message: UserMessage) -> str | None:
+    """The front a message came from: its metadata's `channel`, else its sender's prefix."""
+    channel = (message.metadata or {}).get("channel")
+    if isinstance(channel, str) and channel:
+        return channel
+    prefix, separator, _ = (message.sender_id or "").partition(":")
+    return prefix if separator and prefix else None
+
+
+def named_after_front(message: UserMessage) -> UserMessage:
+    """The message, its replies collected under the name of its front (when it has one)."""
+    front = front_of(message)
+    if front is not None and type(message.output_channel) is CollectingOutputChannel:
+        message.output_channel = FrontOutput(front, message.output_channel.messages)
+    return message
 
 
 class OrdersInput(RestInput):
@@ -42,7 +78,7 @@ class OrdersInput(RestInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         async def guarded(message: UserMessage) -> None:
             try:
-                await on_new_message(message)
+                await on_new_message(named_after_front(message))
             except CancelledError:
                 raise
             except Exception as exc:  # the message is not logged: it may hold a phone number

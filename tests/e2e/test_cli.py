@@ -92,6 +92,11 @@ def test_terminal_chat_files_a_request(stack: Settings) -> None:
     output = run_orders(["chat", "--user", "cli-test"], stack, script + "\n", timeout=120)
     assert "这个号码好像不对" in output
     assert "[1] ✅ 提交" in output  # buttons are numbered
+    # The terminal's own wording: no location, contact or photo buttons to tap.
+    assert "或输入 /location 纬度 经度 发送定位" in output
+    assert "请输入一个联系电话" in output
+    assert "没有的话输入“跳过”前的数字" in output
+    assert "按钮" not in output.replace("数字选择按钮", "")
     numbers = re.findall(r"RO-\d{6}-\d{4,}", output)
     assert numbers and numbers[0] == numbers[-1]  # filed, then listed by /status
 

@@ -43,16 +43,23 @@ NLU = [
 RESPONSES: dict[str, list[dict[str, Any]]] = DOMAIN["responses"]
 
 
-def _default(variations: list[dict[str, Any]]) -> dict[str, Any]:
-    defaults = [v for v in variations if "condition" not in v]
+def _default(variations: list[dict[str, Any]], channel: str | None = None) -> dict[str, Any]:
+    defaults = [v for v in variations if "condition" not in v and v.get("channel") == channel]
     assert len(defaults) == 1
     return defaults[0]
 
 
-def _english(variations: list[dict[str, Any]]) -> dict[str, Any]:
-    english = [v for v in variations if v.get("condition") == EN_CONDITION]
+def _english(variations: list[dict[str, Any]], channel: str | None = None) -> dict[str, Any]:
+    english = [
+        v for v in variations if v.get("condition") == EN_CONDITION and v.get("channel") == channel
+    ]
     assert len(english) == 1
     return english[0]
+
+
+def _channels(variations: list[dict[str, Any]]) -> list[str | None]:
+    """None (every front) and the fronts with variations of their own (cli)."""
+    return [None, *sorted({v["channel"] for v in variations if v.get("channel")})]
 
 
 def _text(variation: dict[str, Any]) -> str:
@@ -102,6 +109,12 @@ def _action_classes() -> list[type[Action]]:
 
 
 RESPONSE_NAMES = sorted(RESPONSES)
+# Every response for every front with variations of its own (None: the common ones).
+RESPONSE_CHANNELS = [
+    (name, channel) for name in RESPONSE_NAMES for channel in _channels(RESPONSES[name])
+]
+# What the terminal chat has not: location and contact buttons, buttons to tap.
+_TERMINAL_UNTRUE = re.compile(r"按钮|点“|点下方|点一次|\btap\b|\bbuttons?\b", re.IGNORECASE)
 
 
 def test_responses_exist() -> None:
@@ -109,27 +122,49 @@ def test_responses_exist() -> None:
     assert all(name.startswith("utter_") for name in RESPONSE_NAMES)
 
 
-@pytest.mark.parametrize("name", RESPONSE_NAMES)
-def test_response_has_a_chinese_default_and_an_english_variation(name: str) -> None:
-    variations = RESPONSES[name]
+@pytest.mark.parametrize(("name", "channel"), RESPONSE_CHANNELS)
+def test_response_has_a_chinese_default_and_an_english_variation(
+    name: str, channel: str | None
+) -> None:
+    variations = [v for v in RESPONSES[name] if v.get("channel") == channel]
     assert len(variations) == 2
-    zh, en = _default(variations), _english(variations)
+    zh, en = _default(variations, channel), _english(variations, channel)
     assert _HAN.search(_text(zh)), f"{name}: the default variation should be Chinese"
     assert not _HAN.search(_text(en)), f"{name}: the English variation has Chinese in it"
 
 
-@pytest.mark.parametrize("name", RESPONSE_NAMES)
-def test_response_buttons_match_across_languages(name: str) -> None:
-    zh, en = _default(RESPONSES[name]), _english(RESPONSES[name])
+@pytest.mark.parametrize(("name", "channel"), RESPONSE_CHANNELS)
+def test_response_buttons_match_across_languages(name: str, channel: str | None) -> None:
+    zh, en = _default(RESPONSES[name], channel), _english(RESPONSES[name], channel)
     assert _payloads(zh) == _payloads(en)
     assert len(zh.get("buttons") or []) == len(en.get("buttons") or [])
     assert _keyboard_flags(zh) == _keyboard_flags(en)
 
 
-@pytest.mark.parametrize("name", RESPONSE_NAMES)
-def test_response_placeholders_exist_in_english(name: str) -> None:
-    zh, en = _default(RESPONSES[name]), _english(RESPONSES[name])
+@pytest.mark.parametrize(("name", "channel"), RESPONSE_CHANNELS)
+def test_response_placeholders_exist_in_english(name: str, channel: str | None) -> None:
+    zh, en = _default(RESPONSES[name], channel), _english(RESPONSES[name], channel)
     assert _placeholders(_text(zh)) <= _placeholders(_text(en))
+
+
+@pytest.mark.parametrize("name", RESPONSE_NAMES)
+def test_a_front_of_its_own_gets_the_same_buttons_and_values(name: str) -> None:
+    common = _default(RESPONSES[name])
+    for channel in _channels(RESPONSES[name])[1:]:
+        own = _default(RESPONSES[name], channel)
+        assert _payloads(own) == _payloads(common), f"{name} on {channel}"
+        assert _placeholders(_text(own)) == _placeholders(_text(common)), f"{name} on {channel}"
+
+
+@pytest.mark.parametrize("name", RESPONSE_NAMES)
+def test_the_terminal_is_never_told_to_tap_a_button(name: str) -> None:
+    # `orders chat` shows buttons as numbers and has no location or contact button:
+    # what it says (its own `channel: cli` variation, else the common one) never asks
+    # for a tap or a button.
+    channel = "cli" if "cli" in _channels(RESPONSES[name]) else None
+    for variation in (_default(RESPONSES[name], channel), _english(RESPONSES[name], channel)):
+        assert not _TERMINAL_UNTRUE.search(_text(variation)), f"{name}: {_text(variation)}"
+        assert not _keyboard_flags(variation), f"{name}: a reply keyboard in the terminal"
 
 
 def test_placeholder_extraction_sees_the_summary_fields() -> None:
