@@ -21,7 +21,10 @@ RASA_DOMAIN = PROJECT_ROOT / "domain.yml"
 RASA_DATA = PROJECT_ROOT / "nlu" / "data"
 RASA_LOCK = PROJECT_ROOT / "requirements" / "rasa.lock.txt"
 # Custom pipeline components (run inside the engine): their code is part of the model.
-RASA_COMPONENTS = [PROJECT_ROOT / "nlu" / "linear_intent.py"]
+RASA_COMPONENTS = [
+    PROJECT_ROOT / "nlu" / name
+    for name in ("linear_intent.py", "correction_intent.py", "corrections.py")
+]
 
 
 class EngineError(Exception):

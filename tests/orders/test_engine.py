@@ -69,6 +69,8 @@ def test_copy_has_the_same_fingerprint(project: Path) -> None:
         "domain.yml",
         "nlu/config.yml",
         "nlu/linear_intent.py",
+        "nlu/correction_intent.py",
+        "nlu/corrections.py",
     ],
 )
 def test_fingerprint_changes_with_a_training_file(project: Path, relative: str) -> None:
