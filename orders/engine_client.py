@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -96,6 +97,33 @@ class EngineClient:
         except (httpx.HTTPError, ValueError) as exc:
             raise EngineUnavailable(str(exc)) from exc
         return result
+
+    async def tracker_events(
+        self, sender: str, *, wait_s: float | None = None
+    ) -> list[dict[str, Any]]:
+        """The events of the conversation `sender` since its last restart (the engine's
+        GET /conversations/{sender}/tracker), oldest first. They are the resident's
+        messages and what they said: never log them. `wait_s` bounds the wait (else the
+        client's timeout)."""
+        path = f"/conversations/{quote(sender, safe=':')}/tracker"
+        limits = (
+            httpx.Timeout(wait_s, connect=min(wait_s, CONNECT_TIMEOUT_S))
+            if wait_s is not None
+            else httpx.USE_CLIENT_DEFAULT
+        )
+        try:
+            response = await self._client.get(
+                path, params={"include_events": "AFTER_RESTART"}, timeout=limits
+            )
+            response.raise_for_status()
+            body = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            # The exception's text is not kept: an error body may quote the conversation.
+            raise EngineUnavailable(type(exc).__name__) from None
+        events = body.get("events") if isinstance(body, dict) else None
+        if not isinstance(events, list):
+            return []
+        return [event for event in events if isinstance(event, dict)]
 
     async def ready(self) -> bool:
         """Whether the engine answers and has a model loaded."""

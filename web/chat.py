@@ -4,7 +4,9 @@ It is one more front on `orders.frontdesk.FrontDesk` (channel "web"), exactly li
 Telegram bot and the terminal: free text goes to the Rasa engine, buttons that need
 no understanding go to the services (`orders.workdesk` for r:/o:/s: presses), and the
 resident's outbox rows for channel "web" are shown when the page polls for them. A
-resident is a random id in a signed cookie (web/chat_identity.py); see docs/webchat.md.
+page loaded again draws the recent conversation from /chat/api/history
+(web/chat_history.py). A resident is a random id in a signed cookie
+(web/chat_identity.py); see docs/webchat.md.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from services.categories import list_categories
 from services.models import Resident
 from services.outbox import lease_due, mark_sent
 from services.tickets import get_or_create_resident, list_resident_tickets
+from web.chat_history import Line, recent_conversation
 from web.chat_identity import (
     CSRF_HEADER,
     accept_language,
@@ -469,6 +472,49 @@ async def tickets(request: Request, chat: ChatDep) -> Response:
             for ticket in rows
         ]
     return _respond(request, chat, {"tickets": listed, "language": language})
+
+
+def line_json(line: Line) -> dict[str, Any]:
+    """One message of the history: the resident's words, or a reply as the page draws it
+    (its buttons live only on the pending choice, its keyboard only there)."""
+    if line.by_resident:
+        return {"from": "resident", "text": line.reply.text}
+    shown = reply_json(line.reply, notice_id=line.notice_id, reply_kind=line.reply_kind)
+    if not line.live:
+        shown["keyboard"] = None
+    return {"from": "assistant", **shown, "live": line.live}
+
+
+@router.get("/api/history")
+async def history(
+    request: Request,
+    chat: ChatDep,
+    engine: Annotated[EngineClient, Depends(_engine)],
+) -> Response:
+    """The resident's recent conversation, for a page loaded again (web/chat_history.py);
+    nobody new is made by asking, and without the engine only the notices come back."""
+    state = chat.state
+    if chat.new_cookie:
+        return _respond(request, chat, {"history": [], "language": None})
+    async with state.sessionmaker() as session:
+        known = await session.scalar(
+            select(Resident.id).where(
+                Resident.channel == CHANNEL, Resident.external_id == chat.sender.external_id
+            )
+        )
+    if known is None:  # never wrote: no conversation to ask the engine for
+        return _respond(request, chat, {"history": [], "language": None})
+    language = await _page_language(request, state)
+    lines = await recent_conversation(
+        engine,
+        state.sessionmaker,
+        chat.sender,
+        language=language,
+        ttl_days=state.settings.conversation_ttl_days,
+    )
+    return _respond(
+        request, chat, {"history": [line_json(line) for line in lines], "language": language}
+    )
 
 
 @router.get("/api/notices")

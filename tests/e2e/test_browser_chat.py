@@ -123,3 +123,92 @@ async def test_resident_files_a_request_in_the_web_chat(
     assert ticket.photo_path is None
     assert ticket.status == "published"
     await context.close()
+
+
+async def live_buttons(page: Page) -> list[str]:
+    """The titles of the pressable buttons under the chat's messages."""
+    titles: list[str] = await page.eval_on_selector_all(
+        "#log .msg button:not(:disabled)", "buttons => buttons.map(b => b.textContent)"
+    )
+    return titles
+
+
+async def reload(page: Page) -> None:
+    await page.reload()
+    await page.wait_for_selector("body.ready", timeout=REPLY_TIMEOUT_MS)
+
+
+async def test_a_reload_mid_form_restores_the_conversation_and_its_pending_button(
+    browser: Browser,
+    web_url: str,
+    stack: Settings,
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    """Reloaded at the address, photo and summary steps, the page shows what was said
+    and the step's own buttons work: pressing them goes on with the same form."""
+    context = await browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
+    page = await context.new_page()
+    errors: list[Any] = []
+
+    def page_error(error: Any) -> None:
+        errors.append(error)
+
+    page.on("pageerror", page_error)
+    await page.goto(f"{web_url}/chat")
+    await page.wait_for_selector("body.ready")
+    need = "卫生间的水龙头一直滴水"
+    ask_address = await type_message(page, need)
+    assert "地址" in ask_address, ask_address
+
+    # At the address step: the need and the question are back, with the location key.
+    await reload(page)
+    assert await page.locator("#log .msg.me").all_inner_texts() == [need]
+    assert (await page.locator("#log .msg.bot").all_inner_texts())[-1] == ask_address
+    assert await page.locator('#keyboard button[data-kind="location"]').is_visible()
+
+    assert "时间" in await type_message(page, "幸福小区5栋1单元302")
+    assert "电话" in await type_message(page, "后天上午十点")
+    await page.locator('#keyboard button[data-kind="contact"]').click()
+    await page.fill("#phone-input", "13812345678")
+    before = await bot_messages(page)
+    await page.click("#phone-send")
+    ask_photo = await next_reply(page, before)
+    assert "照片" in ask_photo, ask_photo
+
+    # At the photo step: every message so far, and only "skip" can be pressed.
+    await reload(page)
+    said = ["卫生间的水龙头一直滴水", "幸福小区5栋1单元302", "后天上午十点", "13812345678"]
+    assert await page.locator("#log .msg.me").all_inner_texts() == said
+    shown = await page.locator("#log .msg.bot").all_inner_texts()
+    assert ask_address in shown and shown[-1] == ask_photo, shown
+    assert await live_buttons(page) == ["跳过"]
+    assert not await page.locator("#keyboard").is_visible()
+    before = await bot_messages(page)
+    await page.locator("#log .msg.bot").last.get_by_role("button", name="跳过").click()
+    summary = await next_reply(page, before)
+    assert need in summary and "幸福小区5栋1单元302" in summary, summary
+
+    # At the summary: the pressed "skip" is shown by its title, the photo step's button
+    # is no longer live, the summary's are.
+    await reload(page)
+    assert await page.locator("#log .msg.me").all_inner_texts() == [*said, "跳过"]
+    live = await live_buttons(page)
+    assert "✅ 提交" in live and "跳过" not in live, live
+    assert await page.locator("#log .msg.bot").last.inner_text() == summary
+    before = await bot_messages(page)
+    await page.locator("#log .msg.bot").last.get_by_role("button", name="提交").click()
+    filed = await next_reply(page, before)
+    if "照常提交" in filed:  # a neighbour's open ticket that other tests filed looks alike
+        before = await bot_messages(page)
+        await page.locator("#log .msg.bot").last.get_by_role("button", name="照常提交").click()
+        filed = await next_reply(page, before)
+    match = NUMBER.search(filed)
+    assert match, filed
+    assert errors == []
+
+    async with db() as session:
+        ticket = await session.scalar(select(Ticket).where(Ticket.number == match.group()))
+    assert ticket is not None
+    assert (ticket.description, ticket.address) == (need, "幸福小区5栋1单元302")
+    assert (ticket.phone, ticket.photo_path, ticket.channel) == ("+8613812345678", None, "web")
+    await context.close()

@@ -1,7 +1,8 @@
 // The resident web chat: sends what the resident types or presses to /chat/api/*,
 // draws the replies (text, inline buttons, the location/phone keyboard) and polls for
-// notifications. Every text is put in with textContent: nothing a reply says is
-// ever read as HTML.
+// notifications. On load it draws the recent conversation (/chat/api/history), with
+// the buttons of the choice still pending live. Every text is put in with textContent:
+// nothing a reply says is ever read as HTML.
 "use strict";
 
 (function () {
@@ -90,7 +91,9 @@
     for (const button of item.querySelectorAll("button")) button.disabled = true;
   }
 
-  function drawReply(reply) {
+  // `live` false: a reply of the restored history that is no longer pending, drawn
+  // with its buttons disabled and without its keyboard.
+  function drawReply(reply, live = true) {
     const item = bubble("bot", reply.text);
     if (reply.notice) item.dataset.notice = reply.notice;
     for (const row of reply.rows || []) {
@@ -100,6 +103,7 @@
         const b = document.createElement("button");
         b.type = "button";
         b.textContent = button.title;
+        b.disabled = !live;
         b.addEventListener("click", () => {
           disableButtons(item);
           b.classList.add("chosen");
@@ -109,7 +113,7 @@
       }
       item.appendChild(line);
     }
-    if (reply.reply_kind === "rating_comment" && reply.notice) {
+    if (live && reply.reply_kind === "rating_comment" && reply.notice) {
       const line = document.createElement("div");
       line.className = "buttons";
       const b = document.createElement("button");
@@ -124,7 +128,7 @@
       line.appendChild(b);
       item.appendChild(line);
     }
-    if (reply.keyboard) drawKeyboard(reply.keyboard);
+    if (live && reply.keyboard) drawKeyboard(reply.keyboard);
     scroll();
   }
 
@@ -343,6 +347,28 @@
     }
   }
 
+  // The conversation so far (after a reload), under the welcome line; nothing is typed
+  // or sent until it is drawn. Without it (offline, engine down) the welcome stays alone.
+  async function restore() {
+    busy = true;
+    body.classList.add("busy");
+    try {
+      const { data } = await call("GET", "/chat/api/history");
+      if (data && Array.isArray(data.history)) {
+        if (data.language) setLanguage(data.language);
+        for (const line of data.history) {
+          if (line.from === "resident") bubble("me", line.text);
+          else drawReply(line, line.live === true);
+        }
+      }
+    } catch (error) {
+      // the page works without its history
+    } finally {
+      busy = false;
+      body.classList.remove("busy");
+    }
+  }
+
   async function poll() {
     if (!document.hidden && !busy) {
       try {
@@ -387,6 +413,8 @@
   });
 
   chrome();
-  body.classList.add("ready");
-  poll();
+  restore().then(() => {
+    body.classList.add("ready");
+    poll();
+  });
 })();
