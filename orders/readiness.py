@@ -81,3 +81,15 @@ async def check_readiness(settings: Settings, database: AsyncEngine) -> Readines
             _database(database), _engine(client, settings), _actions(client, settings)
         )
     return Readiness(database=db, engine=engine, actions=actions)
+
+
+async def wait_until_ready(
+    settings: Settings, database: AsyncEngine, *, timeout_s: float, interval_s: float = 0.5
+) -> Readiness:
+    """Check until every part is ready or `timeout_s` has passed; the last answer."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        readiness = await check_readiness(settings, database)
+        if readiness.ready or asyncio.get_running_loop().time() >= deadline:
+            return readiness
+        await asyncio.sleep(interval_s)

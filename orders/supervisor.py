@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -75,6 +76,33 @@ def stack_ready(settings: Settings) -> bool:
     )
 
 
+def stack_listening(settings: Settings) -> bool:
+    """Whether something accepts connections on the engine's or the action server's
+    port: a stack that is starting (loading its model) or restarting a process."""
+    for host, port in (
+        (settings.rasa_host, settings.rasa_port),
+        (settings.actions_host, settings.actions_port),
+    ):
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _wait_until_ready(
+    settings: Settings, process: subprocess.Popen[bytes] | None, log: Path
+) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not stack_ready(settings):
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"The stack stopped while starting; see {log}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"The stack did not become ready; see {log}")
+        time.sleep(0.5)
+
+
 class StaleEngine(RuntimeError):
     """The running engine serves another model than the current training data's."""
 
@@ -115,6 +143,13 @@ def running_stack(
         check_served_model(settings, exact=exact_model)
         yield
         return
+    if stack_listening(settings):
+        # A stack is starting (another `orders up`) or restarting its engine: wait for
+        # it, rather than start a second one on the same ports.
+        _wait_until_ready(settings, None, log)
+        check_served_model(settings, exact=exact_model)
+        yield
+        return
     log.parent.mkdir(parents=True, exist_ok=True)
     # The terminal chat and classify need no web process (nor a free WEB_PORT).
     command = [sys.executable, "-m", "orders.cli", "up", "--no-web"]
@@ -128,13 +163,7 @@ def running_stack(
             start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while not stack_ready(settings):
-            if process.poll() is not None:
-                raise RuntimeError(f"The stack stopped while starting; see {log}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"The stack did not become ready; see {log}")
-            time.sleep(0.5)
+        _wait_until_ready(settings, process, log)
         yield
     finally:
         _stop(process)

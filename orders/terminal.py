@@ -11,12 +11,13 @@ import uuid
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from orders.engine_client import EngineClient
 from orders.frontdesk import Button, FrontDesk, Reply, Sender
 from orders.i18n import t
 from orders.notices import render as render_notice
+from orders.readiness import check_readiness, wait_until_ready
 from orders.settings import Settings
 from orders.wakeup import Waker
 from orders.workdesk import WorkDesk, handles
@@ -25,6 +26,9 @@ from services.outbox import lease_due, mark_sent
 from services.reference import category_codes
 
 CATEGORY_CODES = frozenset(category_codes())
+# How long the terminal waits for a stack that is still starting (a first training
+# included) before it gives up.
+READY_TIMEOUT_S = 900.0
 COMMANDS = frozenset({"start", "help", "new", "status", "cancel", "lang"})
 
 
@@ -50,10 +54,53 @@ async def notices(sessionmaker: async_sessionmaker[AsyncSession], user: str) -> 
     return [render_notice(m.message_key, m.params, m.buttons, m.language) for m in due]
 
 
-async def chat(settings: Settings, user: str, stdin: TextIO, out: TextIO) -> None:
-    """A resident conversation in the terminal, one line in, replies out."""
-    engine = EngineClient(settings.rasa_url, timeout=settings.engine_timeout_s)
+def _both(key: str, **values: Any) -> str:
+    """A catalogue sentence in both languages (before the resident's language is known)."""
+    return t(key, "zh", **values) + " / " + t(key, "en", **values)
+
+
+async def _until_ready(
+    settings: Settings, database: AsyncEngine, out: TextIO, timeout_s: float
+) -> bool:
+    """Wait (saying so) until the database, the engine with its model and the action
+    server all answer, so that the prompt never appears before a message can be
+    answered; False, said, when they are not ready within `timeout_s`."""
+    readiness = await check_readiness(settings, database)
+    if readiness.ready:
+        return True
+    out.write(_both("chat_starting") + "\n")
+    out.flush()
+    readiness = await wait_until_ready(settings, database, timeout_s=timeout_s)
+    if readiness.ready:
+        return True
+    log = settings.data_dir / "logs" / "stack.log"
+    out.write(_both("chat_not_ready", minutes=max(1, round(timeout_s / 60)), log=log) + "\n")
+    out.flush()
+    return False
+
+
+async def chat(
+    settings: Settings,
+    user: str,
+    stdin: TextIO,
+    out: TextIO,
+    *,
+    ready_timeout_s: float = READY_TIMEOUT_S,
+) -> None:
+    """A resident conversation in the terminal, one line in, replies out; the first
+    prompt appears once every part a message needs is ready."""
     db = make_engine(settings.db_url)
+    try:
+        if await _until_ready(settings, db, out, ready_timeout_s):
+            await _converse(settings, db, user, stdin, out)
+    finally:
+        await db.dispose()
+
+
+async def _converse(
+    settings: Settings, db: AsyncEngine, user: str, stdin: TextIO, out: TextIO
+) -> None:
+    engine = EngineClient(settings.rasa_url, timeout=settings.engine_timeout_s)
     sessionmaker = make_sessionmaker(db)
     desk = FrontDesk(engine, sessionmaker, settings)
     waker = Waker(settings.redis_url)
@@ -75,11 +122,10 @@ async def chat(settings: Settings, user: str, stdin: TextIO, out: TextIO) -> Non
                 break
             replies = await _handle(desk, workdesk, sender, settings, line, buttons)
             buttons = render(replies, out) or buttons
+        out.write(t("chat_bye", await _language(desk, sender)) + "\n")
     finally:
         await engine.close()
         await waker.close()
-        await db.dispose()
-    out.write(t("chat_bye", await _language(desk, sender)) + "\n")
 
 
 async def _language(desk: FrontDesk, sender: Sender) -> str:
