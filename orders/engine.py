@@ -196,6 +196,17 @@ def rasa_command(settings: Settings, model: Path) -> list[str]:
     ]
 
 
+def write_actions_config(settings: Settings) -> Path:
+    """Write the action server's endpoints file and return its path. rasa_sdk reads only
+    `tracing` from it (none is configured); without a file it looks for ./endpoints.yml
+    and logs an error on every start."""
+    run_dir = settings.data_dir / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    endpoints_file = run_dir / f"actions-endpoints-{settings.actions_port}.yml"
+    endpoints_file.write_text(yaml.safe_dump({}))
+    return endpoints_file
+
+
 def actions_command(settings: Settings) -> list[str]:
     """The command that serves the custom actions (application environment)."""
     return [
@@ -206,6 +217,8 @@ def actions_command(settings: Settings) -> list[str]:
         "nlu.actions",
         "--port",
         str(settings.actions_port),
+        "--endpoints",
+        str(write_actions_config(settings)),
     ]
 
 

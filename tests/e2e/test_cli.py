@@ -105,6 +105,9 @@ def test_terminal_chat_starts_and_stops_its_own_engine(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     output = run_orders(["chat", "--user", "newcomer"], settings, "hello\n/quit\n", timeout=600)
     assert "community services assistant" in output
+    log = (settings.data_dir / "logs" / "stack.log").read_text(errors="replace")
+    assert "Action endpoint is up and running" in log
+    assert "Failed to read endpoint configuration" not in log  # no missing endpoints.yml
     assert not port_open("127.0.0.1", settings.rasa_port)
     assert not port_open("127.0.0.1", settings.actions_port)
 

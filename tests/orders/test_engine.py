@@ -173,6 +173,16 @@ def test_endpoints_file_is_per_engine_port(tmp_path: Path) -> None:
     assert first.exists() and second.exists()
 
 
+def test_the_action_server_reads_its_own_endpoints_file(tmp_path: Path) -> None:
+    # Without --endpoints, rasa_sdk looks for ./endpoints.yml and logs "Failed to read
+    # endpoint configuration" on every start.
+    settings = _settings(tmp_path, actions_port=6055)
+    command = engine.actions_command(settings)
+    endpoints = Path(command[command.index("--endpoints") + 1])
+    assert endpoints == tmp_path / "run" / "actions-endpoints-6055.yml"
+    assert _read(endpoints) == {}
+
+
 def test_rasa_executable_missing_is_a_clear_error(tmp_path: Path) -> None:
     settings = _settings(tmp_path, rasa_venv=tmp_path / "no-venv")
     with pytest.raises(engine.EngineError, match="make install"):
