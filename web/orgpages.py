@@ -48,6 +48,7 @@ from services.parties import (
     set_organisation_password,
 )
 from services.privacy import mask_text
+from services.reference.emergency_kinds import street_hotline
 from services.tickets import get_ticket
 from web.login_throttle import (
     Attempt,
@@ -144,10 +145,24 @@ def _login_page(
         throttled_sentence(refused, request_language(request)) if refused is not None else None
     )
     status = 429 if throttled else 400 if failed else 200
+    # Whom an organisation without an account (or its token) asks: the street office.
+    office = street_hotline()
+    contact = {
+        "hotline": office.number,
+        "office_hours": (
+            office.office_hours_en if request_language(request) == "en" else office.office_hours_zh
+        ),
+    }
     response = _render(
         request,
         "org/login.html",
-        {"next": next_url, "failed": failed, "name": name, "throttled": throttled},
+        {
+            "next": next_url,
+            "failed": failed,
+            "name": name,
+            "throttled": throttled,
+            "contact": contact,
+        },
         status=status,
     )
     if refused is not None:

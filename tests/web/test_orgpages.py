@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orders.i18n import t
 from services.models import OutboxMessage
+from services.reference.emergency_kinds import street_hotline
 from services.tickets import get_ticket
 from services.workflow import ticket_events
 from tests.web.conftest import PHONE, Party, file, make_org
@@ -299,6 +300,21 @@ async def test_the_preferred_time_is_an_absolute_date_beside_the_residents_words
 
 
 async def test_the_sign_in_hint_speaks_to_an_organisation(client: httpx.AsyncClient) -> None:
-    page = (await client.get("/org/login")).text
+    # Whom to ask for an account, its token or a link code, and how to reach them (the
+    # street office's hotline and hours, services/reference/street.yml).
+    office = street_hotline()
+    page = html.unescape((await client.get("/org/login")).text)
     assert "orders org" not in page
-    assert t("org_page_token_hint", "zh") in html.unescape(page)
+    hint = t(
+        "org_page_token_hint", "zh", hotline=office.number, office_hours=office.office_hours_zh
+    )
+    assert hint in page
+    assert "社区工作人员" in hint and "绑定码" in hint and "021-62345000" in hint
+    english = html.unescape(
+        (await client.get("/org/login", headers={"Accept-Language": "en"})).text
+    )
+    hint = t(
+        "org_page_token_hint", "en", hotline=office.number, office_hours=office.office_hours_en
+    )
+    assert hint in english
+    assert "community staff" in hint and "link code" in hint
