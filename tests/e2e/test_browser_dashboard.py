@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from openpyxl import load_workbook  # type: ignore[import-untyped]
-from playwright.async_api import Browser
+from playwright.async_api import Browser, Page
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services import workflow
@@ -49,6 +49,21 @@ async def _file_counselling(db: async_sessionmaker[AsyncSession], description: s
         )
         assert ticket.status == "submitted"
         return ticket.number
+
+
+# The height of an element's text over its font size: one line is about 1.5, two are 3.
+LINES_JS = """element => {
+    const range = document.createRange();
+    range.selectNodeContents(element);
+    const size = parseFloat(getComputedStyle(element).fontSize);
+    return range.getBoundingClientRect().height / size;
+}"""
+
+
+async def one_line(page: Page, selector: str) -> None:
+    """The text at `selector` (a ticket number) is on one line."""
+    height = await page.locator(selector).first.evaluate(LINES_JS)
+    assert 0 < height < 2.0, f"{selector} wraps ({height:.1f} font sizes high)"
 
 
 async def test_staff_approve_see_the_claim_live_and_download_the_settlement(
@@ -115,6 +130,13 @@ async def test_staff_approve_see_the_claim_live_and_download_the_settlement(
         "waiting for an organisation"
     )
 
+    # On a phone (390 px), ticket numbers never wrap: the ticket's title, the queue.
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await one_line(page, "[data-testid=ticket-title]")
+    await page.goto(f"{web_url}/dashboard?status=all&q={number}")
+    await one_line(page, f'tr[data-number="{number}"] td.number a')
+    await page.set_viewport_size({"width": 1280, "height": 900})
+
     # The queue of this ticket, left open: htmx polls it.
     await page.goto(f"{web_url}/dashboard?status=all&q={number}")
     await page.locator(f'tr[data-number="{number}"][data-status="published"]').wait_for()
@@ -140,6 +162,9 @@ async def test_staff_approve_see_the_claim_live_and_download_the_settlement(
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
     await page.goto(f"{web_url}/dashboard/settlement?from={today}&to={today}")
     assert number in await page.locator("[data-testid=settlement-table]").inner_text()
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await one_line(page, f'[data-testid=settlement-table] a[href="/dashboard/tickets/{number}"]')
+    await page.set_viewport_size({"width": 1280, "height": 900})
     async with page.expect_download() as download_info:
         await page.click("[data-testid=download-xlsx]")
     download = await download_info.value
