@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.communities import find_community
 from services.emergency import alert_buttons
-from services.lifecycle import TicketStatus
-from services.models import Resident, Ticket
+from services.lifecycle import TERMINAL, TicketStatus
+from services.models import Resident, Ticket, TicketEvent
 from services.notify import card_params, notify_staff
 from services.tickets import (
     aware_utc,
@@ -99,4 +100,67 @@ async def record_alert(
             buttons=alert_buttons(ticket),
             now=now,
         )
+    return ticket
+
+
+# Event action (ticket_events.action) of a contact the resident added when asked.
+CONTACT_ADDED = "contact_added"
+
+
+async def add_alert_contact(
+    session: AsyncSession,
+    *,
+    resident: Resident,
+    number: str,
+    contact: Contact,
+    now: datetime | None = None,
+) -> Ticket | None:
+    """Complete the resident's open emergency ticket with the phone or the place they
+    gave when asked for them (what the ticket already holds is kept) and tell staff at
+    once. None when the ticket is not theirs, not an emergency, ended, or nothing is new."""
+    ticket = await session.scalar(
+        select(Ticket).where(Ticket.number == number, Ticket.resident_id == resident.id)
+    )
+    if (
+        ticket is None
+        or ticket.kind != AlertKind.EMERGENCY.value
+        or TicketStatus(ticket.status) in TERMINAL
+    ):
+        return None
+    now = aware_utc(now)
+    added: list[str] = []
+    if contact.phone and not ticket.phone:
+        ticket.phone = contact.phone
+        added.append("phone")
+    has_pin = ticket.latitude is not None and ticket.longitude is not None
+    if contact.latitude is not None and contact.longitude is not None and not has_pin:
+        ticket.latitude, ticket.longitude = contact.latitude, contact.longitude
+        added.append("location")
+    if contact.address and not ticket.address:
+        ticket.address = contact.address
+        added.append("address")
+    if not added:
+        return None
+    if ticket.community_id is None:
+        community = await find_community(
+            session, address=ticket.address, latitude=ticket.latitude, longitude=ticket.longitude
+        )
+        ticket.community_id = community.id if community is not None else None
+    ticket.updated_at = now
+    session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            actor=resident_actor(resident),
+            action=CONTACT_ADDED,
+            from_status=ticket.status,
+            to_status=ticket.status,
+            created_at=now,
+        )
+    )
+    await session.flush()
+    params = await card_params(session, ticket, contact=True)
+    params["resident"] = resident.display_name or resident.external_id
+    await notify_staff(
+        session, ticket, "s_alert_contact", params=params, buttons=alert_buttons(ticket), now=now
+    )
     return ticket
