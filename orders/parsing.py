@@ -65,6 +65,23 @@ def parse_phone(text: str, region: str = "CN") -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def display_phone(phone: str | None, region: str = "CN") -> str | None:
+    """A stored number (E.164) as people write it: "+8613812345678" as "138 1234 5678",
+    a landline as "021 6234 5678" (a foreign number in its international form); a
+    value that is no valid number is shown as stored, None stays None."""
+    if not phone:
+        return phone
+    try:
+        number = phonenumbers.parse(phone, region)
+    except phonenumbers.NumberParseException:
+        return phone
+    if not phonenumbers.is_valid_number(number):
+        return phone
+    home = phonenumbers.region_code_for_number(number) == region
+    style = phonenumbers.PhoneNumberFormat
+    return phonenumbers.format_number(number, style.NATIONAL if home else style.INTERNATIONAL)
+
+
 def find_phone(text: str, region: str = "CN") -> str | None:
     """The first valid phone number mentioned in free text, in E.164 form."""
     for match in phonenumbers.PhoneNumberMatcher(text[:MAX_SCAN], region):

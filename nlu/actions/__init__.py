@@ -6,10 +6,13 @@ touches tickets; every sentence they send is a response of domain.yml.
 
 from nlu.actions.alerts import ActionRecordAlert
 from nlu.actions.clarify import ActionClarifyCategory
+from nlu.actions.emergency_followup import ActionAttachEmergencyContact, ActionReadEmergencyAnswer
 from nlu.actions.language import ActionDetectLanguage
+from nlu.actions.remembered import ActionAskAddress, ActionAskPhone
 from nlu.actions.request_form import (
     ActionChangeField,
     ActionNewRequest,
+    ActionResetAcknowledgement,
     ActionStartRequest,
     ValidateServiceRequestForm,
 )
@@ -26,6 +29,9 @@ from nlu.actions.tickets import (
 )
 
 __all__ = [
+    "ActionAskAddress",
+    "ActionAskPhone",
+    "ActionAttachEmergencyContact",
     "ActionCancelRequest",
     "ActionChangeField",
     "ActionClarifyCategory",
@@ -35,7 +41,9 @@ __all__ = [
     "ActionNotFixedInWords",
     "ActionOfferCategories",
     "ActionRateInWords",
+    "ActionReadEmergencyAnswer",
     "ActionRecordAlert",
+    "ActionResetAcknowledgement",
     "ActionSetCategory",
     "ActionShowStatus",
     "ActionShowSummary",

@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -104,7 +105,8 @@ def conversation_contact(tracker: Tracker) -> Contact:
     return Contact(phone=phone, address=address, latitude=latitude, longitude=longitude)
 
 
-async def _latest_ticket(session: AsyncSession, resident: Resident) -> Ticket | None:
+async def latest_ticket(session: AsyncSession, resident: Resident) -> Ticket | None:
+    """The resident's latest ticket (of any kind), or None."""
     return await session.scalar(
         select(Ticket)
         .where(Ticket.resident_id == resident.id)
@@ -148,7 +150,7 @@ async def resident_hotline(tracker: Tracker) -> dict[str, str]:
     try:
         async with transaction() as session:
             resident = await current_resident(session, tracker)
-            name = await _community_name(session, await _latest_ticket(session, resident))
+            name = await _community_name(session, await latest_ticket(session, resident))
     except SQLAlchemyError:
         logger.exception("alert.hotline_lookup_failed sender=%s", tracker.sender_id)
         name = None
@@ -184,7 +186,7 @@ class ActionRecordAlert(Action):
         try:
             async with transaction() as session:
                 resident = await current_resident(session, tracker)
-                earlier = await _latest_ticket(session, resident)
+                earlier = await latest_ticket(session, resident)
                 if kind is AlertKind.HANDOFF:
                     # A person calls the number the resident gave in this conversation.
                     contact = Contact(phone=contact.phone or (earlier.phone if earlier else None))
@@ -218,6 +220,11 @@ class ActionRecordAlert(Action):
                 response="utter_emergency_filed" if known else "utter_emergency_filed_ask",
                 ticket_number=number,
             )
+            if not known and not tracker.active_loop.get("name"):
+                # The next message's phone or place completes this ticket
+                # (nlu/actions/emergency_followup.py).
+                await wake_notifier()
+                return [SlotSet("emergency_ticket", number)]
         else:
             dispatcher.utter_message(
                 response="utter_handoff_filed",

@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import ActiveLoop, SlotSet
+from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from nlu.actions.common import CATEGORIES, clear_request
+from nlu.actions.remembered import accepted, at_offer, declined
+from nlu.corrections import read_correction
 from orders.parsing import (
     find_address,
     find_beneficiary,
@@ -69,6 +71,8 @@ class ActionStartRequest(Action):
         if intent not in CATEGORIES:
             return []
         description = _typed_text_before_payload(tracker)
+        if description is not None:
+            description = without_greeting(description)
         if description is not None and len(description.strip()) > MAX_DESCRIPTION:
             description = None
         events = [
@@ -77,10 +81,74 @@ class ActionStartRequest(Action):
             SlotSet("request_id", uuid.uuid4().hex),
             SlotSet("awaiting_confirmation", False),
             SlotSet("clarify_misses", 0),
+            SlotSet("acknowledgement", understood(domain, tracker, str(intent))),
         ]
         if description:
             events += _details_in(description, tracker)
         return events
+
+
+# A greeting before the need ("你好，我家水管漏了") is not part of the need.
+_GREETING = re.compile(
+    r"^(?:(?:你好|您好|喂|哈喽|嗨|在吗|在不在|早上好|上午好|下午好|晚上好|大家好"
+    r"|hello|hi|hey|good (?:morning|afternoon|evening))(?![a-z])[\s,，.。!！?？~～、]*)+",
+    re.IGNORECASE,
+)
+
+
+def without_greeting(text: str) -> str:
+    """The text without the greetings it opens with (all of it when it is nothing else)."""
+    rest = _GREETING.sub("", text.strip(), count=1)
+    return rest or text
+
+
+def response_text(domain: Domain, response: str, lang: str, **values: str) -> str:
+    """A response of domain.yml in the resident's language, filled in: for sentences
+    that open another message rather than being sent alone."""
+    variations: list[dict[str, Any]] = (domain.get("responses") or {}).get(response) or []
+    default: dict[str, Any] = {}
+    for variation in variations:
+        conditions = variation.get("condition") or []
+        if any(condition.get("value") == lang for condition in conditions):
+            return str(variation.get("text") or "").format(**values)
+        if not conditions and not default:
+            default = variation
+    return str(default.get("text") or "").format(**values)
+
+
+def understood(domain: Domain, tracker: Tracker, category: str) -> str:
+    """What the first question of a request opens with: the category understood."""
+    lang = "en" if tracker.get_slot("language") == "en" else "zh"
+    facts = _CATEGORY_FACTS.get(category, {})
+    name = str(facts.get("name_en" if lang == "en" else "name_zh") or category)
+    return response_text(domain, "utter_understood", lang, category_name=name)
+
+
+class ActionResetAcknowledgement(Action):
+    """Slot mapping of `acknowledgement`, run on every message before anything else: the
+    opening of the last question is not repeated with the next one. (A reset from the
+    form's validation would count as an answer, and the form would not let a /cancel
+    through.)"""
+
+    def name(self) -> str:
+        return "action_reset_acknowledgement"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> Events:
+        if not tracker.get_slot("acknowledgement") or _started_this_turn(tracker):
+            return []  # the form's activation extracts again, after the request started
+        return [SlotSet("acknowledgement", "")]
+
+
+def _started_this_turn(tracker: Tracker) -> bool:
+    """Whether this message started the request (its first question is being asked)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return False
+        if event.get("event") == "action" and event.get("name") == "action_start_request":
+            return True
+    return False
 
 
 def _details_in(description: str, tracker: Tracker) -> Events:
@@ -124,7 +192,9 @@ class ActionNewRequest(Action):
 
 
 class ActionChangeField(Action):
-    """Clears one answer so that the form asks for that one only."""
+    """Changes one answer: to the value a typed correction gives ("地址错了，应该是6栋
+    2单元301"), else clears it so that the form asks for that one only. The form then
+    validates the new value like any answer and shows the summary again."""
 
     def name(self) -> str:
         return "action_change_field"
@@ -133,9 +203,19 @@ class ActionChangeField(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
     ) -> Events:
         field = next(tracker.get_latest_entity_values("field"), None)
+        text = str(tracker.latest_message.get("text") or "")
+        correction = read_correction(text)
         events: Events = [SlotSet("awaiting_confirmation", False), SlotSet("field_to_change", None)]
-        if field in CHANGEABLE:
-            events += [SlotSet(name, None) for name in _LINKED.get(field, (field,))]
+        if field not in CHANGEABLE:
+            return events
+        if not tracker.get_slot("request_id"):
+            # Nothing is being filled in: a filed ticket is changed by staff.
+            dispatcher.utter_message(response="utter_nothing_to_change")
+            return [*events, FollowupAction("action_listen")]
+        events += [SlotSet(name, None) for name in _LINKED.get(field, (field,))]
+        value = correction.value if correction and correction.field == field else None
+        if value and field != "photo":
+            events.append(SlotSet(field, value))
         return events
 
 
@@ -206,7 +286,18 @@ class ValidateServiceRequestForm(FormValidationAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
     ) -> dict[str, Any]:
         text = _answer_to(tracker, "phone")
-        return {"phone": text} if text and parse_phone(text) else {}
+        if text and parse_phone(text):
+            return {"phone": text}
+        # A yes to "还用 138 1234 5678 吗？" takes the remembered phone.
+        phone = await accepted(tracker, "phone")
+        return {"phone": phone} if phone else {}
+
+    async def extract_address(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> dict[str, Any]:
+        # A yes to "还是上次的地址「…」吗？" takes the remembered address.
+        address = await accepted(tracker, "address")
+        return {"address": address} if address else {}
 
     async def extract_preferred_time(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
@@ -233,8 +324,8 @@ class ValidateServiceRequestForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
     ) -> dict[str, Any]:
         text = value.strip() if isinstance(value, str) else ""
-        if _is_payload(text):
-            return {"address": None}
+        if _is_payload(text) or declined(tracker, "address"):
+            return {"address": None}  # "another address": the usual question follows
         if is_question(text):
             _answer_question(dispatcher, tracker)
             return {"address": None}
@@ -242,6 +333,23 @@ class ValidateServiceRequestForm(FormValidationAction):
             dispatcher.utter_message(response="utter_invalid_address")
             return {"address": None}
         return {"address": text}
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
+    ) -> Events:
+        events: Events = await super().run(dispatcher, tracker, domain)
+        # The opening ("收到，这是维修方面的需求。", "定位收到了…") goes with one question.
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if (
+            intent == "share_location"
+            and _coordinate(tracker.get_slot("latitude"), 90.0) is not None
+        ):
+            lang = "en" if tracker.get_slot("language") == "en" else "zh"
+            return [
+                SlotSet("acknowledgement", response_text(domain, "utter_pin_taken", lang)),
+                *events,
+            ]
+        return events
 
     async def validate_latitude(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
@@ -277,6 +385,8 @@ class ValidateServiceRequestForm(FormValidationAction):
         if _is_payload(text) and not text.startswith("/share_contact"):
             return {"phone": None}
         phone = parse_phone(text)
+        if phone is None and at_offer(tracker, "phone"):
+            return {"phone": None}  # not the remembered one: the usual question follows
         if phone is None:
             dispatcher.utter_message(response="utter_invalid_phone", phone_input=text[:40])
             return {"phone": None}

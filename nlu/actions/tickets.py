@@ -33,6 +33,7 @@ from nlu.actions.named import (
 )
 from orders.engine_client import payload
 from orders.i18n import has_key, status_name, t
+from orders.parsing import display_phone
 from orders.render import CANCELLABLE, age, category_name, local_time, place, ticket_lines
 from orders.settings import get_settings
 from services import file_ticket, list_resident_tickets
@@ -107,7 +108,7 @@ class ActionShowSummary(Action):
             description=description,
             address_display=address_display,
             time_display=time_display,
-            phone=tracker.get_slot("phone") or "-",
+            phone=display_phone(tracker.get_slot("phone")) or "-",
             photo_display=photo_display,
         )
         return [SlotSet("awaiting_confirmation", True)]

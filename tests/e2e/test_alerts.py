@@ -81,3 +81,39 @@ async def test_asking_for_a_person_files_the_conversation_for_staff(
     assert ticket.description == "找人工"
     await user.send_text("/status")
     assert "人工协助" in ((await one(user)).text or "")
+
+
+async def test_the_phone_and_place_asked_for_complete_the_emergency_ticket(
+    telegram: FakeTelegram, db: async_sessionmaker[AsyncSession]
+) -> None:
+    # A typed phone reads as out of scope and an address as a property request: both are
+    # the answer to the emergency's question, and go on its ticket.
+    user = telegram.user(73011, language_code="zh")
+    await user.send_text("煤气味很大")
+    _, asked = await user.wait_for_messages(2, timeout=30)
+    [ticket] = await tickets_of(db, "73011")
+    assert ticket.number in (asked.text or "") and ticket.phone is None
+    await user.send_text("13812345678")
+    added = await one(user)
+    assert ticket.number in (added.text or "") and "值班人员" in (added.text or ""), added.text
+    await user.assert_no_messages(within=1.0)  # no "sorry" and no form after it
+    [ticket] = await tickets_of(db, "73011")
+    assert ticket.phone == "+8613812345678"
+    # Asked once: the next message is an ordinary one again.
+    await user.send_text("幸福小区3栋2单元501")
+    follow = await one(user)
+    assert "紧急" not in (follow.text or ""), follow.text
+
+
+async def test_a_pin_after_an_english_emergency_goes_on_its_ticket(
+    telegram: FakeTelegram, db: async_sessionmaker[AsyncSession]
+) -> None:
+    user = telegram.user(73012, language_code="en")
+    await user.send_text("there is smoke coming from the flat next door")
+    _, asked = await user.wait_for_messages(2, timeout=30)
+    assert "location" in (asked.text or "").lower(), asked.text
+    await user.send_location(31.2304, 121.4737)
+    added = await one(user)
+    assert "staff on duty" in (added.text or ""), added.text
+    [ticket] = await tickets_of(db, "73012")
+    assert (ticket.latitude, ticket.longitude) == (31.2304, 121.4737)

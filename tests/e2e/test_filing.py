@@ -93,7 +93,7 @@ async def test_chinese_resident_with_location_contact_and_photo(
     await user.send_photo(PNG)
     summary = await one(user)
     text = summary.text or ""
-    assert "维修" in text and "我家厨房水管漏水了" in text and "+8613812345678" in text
+    assert "维修" in text and "我家厨房水管漏水了" in text and "138 1234 5678" in text
     assert "31.23040" in text and "已附照片" in text
 
     filed = await submit(user, summary, "提交")
@@ -157,7 +157,7 @@ async def test_english_resident_typing_with_bad_phone_and_address_change(
     summary = await one(user)
     text = summary.text or ""
     assert "Heping Garden" in text and "Xingfu" not in text
-    assert "tomorrow afternoon" in text and "+8613812345678" in text
+    assert "tomorrow afternoon" in text and "138 1234 5678" in text
 
     filed = await submit(user, summary, "Submit")
     match = NUMBER.search(filed.text or "")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from rasa_sdk import Tracker
-from rasa_sdk.events import ActiveLoop, SlotSet
+from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from nlu.actions import (
@@ -18,6 +18,7 @@ from nlu.actions import (
     ValidateServiceRequestForm,
 )
 from nlu.actions.common import REQUEST_SLOTS
+from nlu.actions.request_form import without_greeting
 from tests.nlu.trackers import (
     FORM,
     Domain,
@@ -340,10 +341,16 @@ async def test_start_request_needs_a_category_intent(domain: Domain, intent: str
     assert (await run(ActionStartRequest(), tracker, domain))[0] == []
 
 
-def _change(domain: Domain, field: str | None) -> Tracker:
+def _change(
+    domain: Domain, field: str | None, text: str | None = None, *, filling: bool = True
+) -> Tracker:
     entities = [{"entity": "field", "value": field}] if field else []
-    text = f'/change_field{{"field": "{field}"}}' if field else "我要改一下"
-    return make_tracker(domain, messages=[user_message(text, "change_field", entities)])
+    if text is None:
+        text = f'/change_field{{"field": "{field}"}}' if field else "我要改一下"
+    slots = {"request_id": "r1", "category": "repair"} if filling else {}
+    return make_tracker(
+        domain, slots=slots, messages=[user_message(text, "change_field", entities)]
+    )
 
 
 @pytest.mark.parametrize(
@@ -366,6 +373,55 @@ async def test_change_field_clears_linked_slots(
         "field_to_change": None,
         **dict.fromkeys(cleared),
     }
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "expected"),
+    [
+        ("address", "地址错了，应该是6栋2单元301", {"address": "6栋2单元301"}),
+        ("phone", "电话写错了，是13912345678", {"phone": "13912345678"}),
+        ("preferred_time", "时间改成后天上午", {"preferred_time": "后天上午"}),
+        ("description", "需求写错了，应该是厨房水管漏水", {"description": "厨房水管漏水"}),
+        (
+            "preferred_time",
+            "change the time to Saturday morning",
+            {"preferred_time": "Saturday morning"},
+        ),
+    ],
+)
+async def test_a_typed_correction_sets_the_new_value(
+    domain: Domain, field: str, text: str, expected: dict[str, str]
+) -> None:
+    events, dispatcher = await run(ActionChangeField(), _change(domain, field, text), domain)
+    values = slot_values(events)
+    assert {name: values[name] for name in expected} == expected
+    assert values["awaiting_confirmation"] is False
+    assert dispatcher.messages == []
+
+
+async def test_a_correction_of_the_address_drops_the_pin(domain: Domain) -> None:
+    events, _ = await run(
+        ActionChangeField(), _change(domain, "address", "地址错了，是7栋"), domain
+    )
+    values = slot_values(events)
+    assert (values["address"], values["latitude"], values["longitude"]) == ("7栋", None, None)
+
+
+async def test_the_value_of_another_field_is_not_taken(domain: Domain) -> None:
+    # The button says "address"; the words correct the phone: only the address is cleared.
+    events, _ = await run(
+        ActionChangeField(), _change(domain, "address", "电话写错了，是13912345678"), domain
+    )
+    assert slot_values(events)["address"] is None
+    assert "phone" not in slot_values(events)
+
+
+async def test_nothing_to_change_when_no_request_is_being_filled_in(domain: Domain) -> None:
+    tracker = _change(domain, "address", "地址错了，应该是6栋", filling=False)
+    events, dispatcher = await run(ActionChangeField(), tracker, domain)
+    assert responses(dispatcher) == ["utter_nothing_to_change"]
+    assert FollowupAction("action_listen") in events
+    assert "address" not in slot_values(events)
 
 
 @pytest.mark.parametrize("field", ["category", "request_id", "language", None])
@@ -495,3 +551,33 @@ async def test_answers_are_not_questions(domain: Domain, slot: str, text: str) -
     result, dispatcher = await _validate(domain, slot, text, slots={"category": "repair"})
     assert result[slot] == text
     assert dispatcher.messages == []
+
+
+# --- what the first question opens with; greetings ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "need"),
+    [
+        ("你好，我家水管漏了", "我家水管漏了"),
+        ("您好！在吗？楼道灯坏了", "楼道灯坏了"),
+        ("Hello! My tap is leaking", "My tap is leaking"),
+        ("hi, the lift is broken", "the lift is broken"),
+        ("history lessons for my son", "history lessons for my son"),  # not "hi"
+        ("你好", "你好"),  # nothing else: kept
+    ],
+)
+def test_a_greeting_is_not_part_of_the_need(text: str, need: str) -> None:
+    assert without_greeting(text) == need
+
+
+async def test_the_request_opens_with_the_category_understood(domain: Domain) -> None:
+    tracker = make_tracker(domain, messages=[user_message("你好，我家水管漏了", "repair")])
+    values = slot_values((await run(ActionStartRequest(), tracker, domain))[0])
+    assert values["description"] == "我家水管漏了"
+    assert values["acknowledgement"] == "收到，这是维修方面的需求。"
+    english = make_tracker(
+        domain, slots={"language": "en"}, messages=[user_message("my tap leaks", "repair")]
+    )
+    values = slot_values((await run(ActionStartRequest(), english, domain))[0])
+    assert values["acknowledgement"].startswith("Got it: this is a request for Repairs")
