@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orders.engine_client import EngineClient, EngineUnavailable, payload, send_when_ready
-from orders.i18n import LANGUAGES, resolve_language, status_name, t
+from orders.i18n import LANGUAGES, resolve_language, script_language, status_name, t
 from orders.ratelimit import Decision, RateLimiter
 from orders.render import ticket_lines
 from orders.settings import Settings
@@ -173,7 +173,11 @@ class FrontDesk:
                 previous=resident.language,
                 client_code=sender.client_language,
             )
-            if resident.language != language:
+            # Remembered once the resident chose it or wrote in it: their first
+            # language, which a guess from the client's setting is not.
+            if resident.language != language and (
+                resident.language is not None or script_language(text) is not None
+            ):
                 await set_resident_language(session, resident, language=language)
         return resident, language
 

@@ -26,6 +26,9 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # A word of three letters or more; ticket numbers (RO-261122-0007) and "OK" say nothing.
 _LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
 _TICKET_NUMBER = re.compile(r"\bRO-\d{6}-\d{4,}\b", re.IGNORECASE)
+# Chinese that switches a resident to Chinese: one of these words, or this many characters.
+_ZH_FUNCTION_WORDS = frozenset("我你您的了吗呢吧啊呀要不没是请帮想怎么什谁哪谢")
+_ZH_SENTENCE = 8
 
 
 @lru_cache(maxsize=1)
@@ -93,15 +96,34 @@ def script_language(text: str | None) -> str | None:
     return None
 
 
+def clearly_in(text: str, language: str) -> bool:
+    """Whether the message is clearly written in `language`, enough to switch to it:
+    Chinese that reads as a sentence (a word like 我/的/了/吗/请, or eight characters
+    and more), or English of two words and more with no Han in it. An estate name, an
+    address, a "ok", "漏水" or a brand name answered inside the form is not a switch."""
+    if language == "zh":
+        han = _HAN.findall(text)
+        return len(han) >= _ZH_SENTENCE or any(c in _ZH_FUNCTION_WORDS for c in han)
+    if _HAN.search(text):
+        return False
+    return len(_LATIN_WORD.findall(_TICKET_NUMBER.sub("", text))) >= 2
+
+
 def resolve_language(
     *, choice: str | None, text: str | None, previous: str | None, client_code: str | None
 ) -> str:
-    """The reply language: explicit choice, else the message's script, else what was
-    used before, else the client's language setting, else Chinese."""
+    """The reply language: explicit choice, else the language the resident wrote in
+    first and has used since, unless this message clearly switches (`clearly_in`),
+    else the client's language setting, else Chinese. A resident with no language yet
+    takes their first message's script."""
+    before = normalise_language(previous)
+    said = script_language(text)
+    if said is not None and before is not None and said != before:
+        said = said if clearly_in(str(text), said) else None
     return (
         normalise_language(choice)
-        or script_language(text)
-        or normalise_language(previous)
+        or said
+        or before
         or normalise_language(client_code)
         or DEFAULT_LANGUAGE
     )

@@ -9,7 +9,14 @@ import pytest
 import yaml
 
 from orders import i18n
-from orders.i18n import normalise_language, resolve_language, script_language, status_name, t
+from orders.i18n import (
+    clearly_in,
+    normalise_language,
+    resolve_language,
+    script_language,
+    status_name,
+    t,
+)
 from services import TicketStatus
 
 
@@ -207,3 +214,45 @@ def test_unknown_choice_is_ignored() -> None:
 def test_payloads_digits_and_phones_keep_the_language(text: str, previous: str) -> None:
     other = "en-GB" if previous == "zh" else "zh-hans"
     assert _resolve(None, text, previous, other) == previous
+
+
+@pytest.mark.parametrize(
+    ("text", "previous", "expected"),
+    [
+        # An answer inside the form does not switch the reply language.
+        ("幸福小区3栋2单元501", "en", "en"),
+        ("漏水", "en", "en"),
+        ("和平里", "en", "en"),
+        ("ok", "zh", "zh"),
+        ("iPhone", "zh", "zh"),
+        ("Flat 501", "zh", "zh"),
+        ("RO-261122-0007 status", "zh", "zh"),
+        # A clear switch does.
+        ("我要修水管", "en", "zh"),
+        ("请帮我看看", "en", "zh"),
+        ("厨房水槽下面管道漏水地板全湿", "en", "zh"),
+        ("my pipe is leaking", "zh", "en"),
+        ("cancel please", "zh", "en"),
+        # The first message sets the language, however short.
+        ("漏水", None, "zh"),
+        ("leak", None, "en"),
+    ],
+)
+def test_the_reply_language_sticks_unless_the_resident_clearly_switches(
+    text: str, previous: str | None, expected: str
+) -> None:
+    assert _resolve(None, text, previous, "de-DE") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "expected"),
+    [
+        ("我家水管漏水了", "zh", True),
+        ("幸福小区3栋", "zh", False),
+        ("my 幸福小区 flat", "en", False),
+        ("the light", "en", True),
+        ("light", "en", False),
+    ],
+)
+def test_clearly_in(text: str, language: str, expected: bool) -> None:
+    assert clearly_in(text, language) is expected
