@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +39,21 @@ class Contact:
         return bool(self.address) or (self.latitude is not None and self.longitude is not None)
 
 
+@dataclass(frozen=True)
+class TranscriptLine:
+    """One message of the conversation before a staff ticket: the resident's or the
+    assistant's (`speaker`), cut to `MAX_TRANSCRIPT_LINE_CHARS`."""
+
+    speaker: Literal["resident", "assistant"]
+    text: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"from": self.speaker, "text": self.text[:MAX_TRANSCRIPT_LINE_CHARS]}
+
+
+MAX_TRANSCRIPT_LINE_CHARS = 500
+
+
 class AlertKind(StrEnum):
     """Why staff must look at a ticket that no organisation can claim."""
 
@@ -53,10 +70,12 @@ async def record_alert(
     language: str,
     idempotency_key: str | None,
     contact: Contact | None = None,
+    transcript: Sequence[TranscriptLine] = (),
     now: datetime | None = None,
 ) -> Ticket:
     """File a staff ticket (urgent for an emergency) carrying the contact known for the
-    resident (phone, address or pin, placed in its community), once per idempotency key."""
+    resident (phone, address or pin, placed in its community) and the conversation that
+    led to it (`transcript`, staff only), once per idempotency key."""
     existing = await ticket_by_key(session, idempotency_key)
     if existing is not None:
         return existing
@@ -81,6 +100,7 @@ async def record_alert(
         language=language,
         channel=resident.channel,
         idempotency_key=idempotency_key,
+        transcript=[line.as_json() for line in transcript] or None,
         created_at=now,
         updated_at=now,
     )

@@ -234,6 +234,10 @@ class Ticket(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     realerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # An emergency's or hand-off's conversation before it (migration 0012): the latest
+    # lines, each {"from": "resident" | "assistant", "text": ...}; staff read it beside
+    # the need, which stays a short summary. Only staff see it.
+    transcript: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
 
 
 class TicketFollower(Base):

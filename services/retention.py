@@ -5,8 +5,8 @@ PII_RETENTION_DAYS), then erased. For a ticket in a terminal state (closed,
 rejected, cancelled, merged) that ended more than that many days ago this clears
 the phone, the exact address, the location pin, the photo (the file is deleted)
 and the media URL, masks the phone numbers, flat numbers and names in the
-resident's free text (description, time as typed, rating comment;
-`services.privacy.mask_text`), and erases the contact details copied
+resident's free text (description, time as typed, rating comment, a staff ticket's
+conversation; `services.privacy.mask_text`), and erases the contact details copied
 into its outbox messages (the card an organisation got after claiming). What staff
 and settlement need stays: the category, the community, the description's words,
 the dates, the rating.
@@ -50,6 +50,15 @@ class PurgeResult:
     messages: int = 0
 
 
+def _masked_transcript(lines: list[dict[str, str]] | None) -> list[dict[str, str]] | None:
+    """A staff ticket's conversation with every line's text masked (`mask_text`)."""
+    if not lines:
+        return lines
+    return [
+        {**line, "text": mask_text(line.get("text", ""), keep_building=False)} for line in lines
+    ]
+
+
 def _photo_file(photos_dir: Path, name: str) -> Path | None:
     """The stored photo, only if the name stays inside the photos folder."""
     root = photos_dir.resolve()
@@ -71,7 +80,7 @@ async def purge_pii(
     cutoff = aware_utc(now) - timedelta(days=retention_days)
     ended = func.coalesce(Ticket.closed_at, Ticket.updated_at)
     due = (
-        select(Ticket.id, Ticket.photo_path, *FREE_TEXT)
+        select(Ticket.id, Ticket.photo_path, Ticket.transcript, *FREE_TEXT)
         .where(
             Ticket.status.in_([status.value for status in TERMINAL]),
             ended < cutoff,
@@ -112,7 +121,12 @@ async def purge_pii(
                 for column in FREE_TEXT
                 if (text := getattr(row, column.key))
             }
-            changed = {key: text for key, text in masked.items() if text != getattr(row, key)}
+            changed: dict[str, object] = {
+                key: text for key, text in masked.items() if text != getattr(row, key)
+            }
+            transcript = _masked_transcript(row.transcript)
+            if transcript != row.transcript:
+                changed["transcript"] = transcript
             if changed:
                 await session.execute(
                     update(Ticket)

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nlu.actions.common import current_resident, language, transaction, wake_notifier
 from orders.parsing import find_address, find_phone, parse_phone
 from services import AlertKind, Resident, Ticket, record_alert
-from services.alerts import Contact
+from services.alerts import Contact, TranscriptLine
 from services.models import Community
 from services.reference import community_keywords
 from services.reference.emergency_kinds import GENERAL, hotline_for, kinds_of
@@ -31,6 +31,7 @@ from services.reference.emergency_kinds import GENERAL, hotline_for, kinds_of
 logger = logging.getLogger(__name__)
 
 TRANSCRIPT_MESSAGES = 10
+TRANSCRIPT_LINES = 20
 MAX_DESCRIPTION_CHARS = 2000
 _KINDS = {"emergency": AlertKind.EMERGENCY, "human_handoff": AlertKind.HANDOFF}
 # What a resident says around a request without saying what they need.
@@ -59,10 +60,26 @@ def typed_messages(tracker: Tracker, limit: int) -> list[str]:
     return texts[-limit:]
 
 
+def conversation_lines(tracker: Tracker, limit: int = TRANSCRIPT_LINES) -> list[TranscriptLine]:
+    """The conversation's last `limit` lines, oldest first: what the resident typed
+    (button presses left out) and what the assistant answered. Staff read it beside a
+    staff ticket's need (`Ticket.transcript`)."""
+    lines: list[TranscriptLine] = []
+    for event in tracker.events:
+        text = str(event.get("text") or "").strip()
+        if not text:
+            continue
+        if event.get("event") == "user" and not text.startswith("/"):
+            lines.append(TranscriptLine("resident", text))
+        elif event.get("event") == "bot":
+            lines.append(TranscriptLine("assistant", text))
+    return lines[-limit:]
+
+
 def request_messages(tracker: Tracker, limit: int = TRANSCRIPT_MESSAGES) -> list[str]:
     """The resident's last `limit` typed messages that ask for something (not a
     greeting, a thanks or the request for a person itself), oldest first, in their words:
-    what staff read on a hand-off ticket."""
+    the latest is a hand-off ticket's need."""
     texts = [
         str(event.get("text"))
         for event in tracker.events
@@ -177,7 +194,9 @@ class ActionRecordAlert(Action):
             dispatcher.utter_message(response=emergency_advice(said))
             description = "\n".join(typed_messages(tracker, 1)) or str(intent)
         else:
-            description = "\n".join(request_messages(tracker)) or said or str(intent)
+            # The need is the last request in the resident's words; the conversation
+            # around it goes beside it, not into it.
+            description = "\n".join(request_messages(tracker, 1)) or said or str(intent)
         description = description[:MAX_DESCRIPTION_CHARS]
         lang = language(tracker)
         user_events = [e for e in tracker.events if e.get("event") == "user"]
@@ -200,6 +219,7 @@ class ActionRecordAlert(Action):
                     language=lang,
                     idempotency_key=f"{tracker.sender_id}:{kind.value}:{moment}",
                     contact=contact,
+                    transcript=conversation_lines(tracker),
                 )
                 number = ticket.number
                 community = await _community_name(session, ticket) or await _community_name(

@@ -212,3 +212,32 @@ async def test_a_reload_mid_form_restores_the_conversation_and_its_pending_butto
     assert (ticket.description, ticket.address) == (need, "幸福小区5栋1单元302")
     assert (ticket.phone, ticket.photo_path, ticket.channel) == ("+8613812345678", None, "web")
     await context.close()
+
+
+async def test_an_emergency_in_the_web_chat_gives_tap_to_call_numbers(
+    browser: Browser, web_url: str
+) -> None:
+    """At a phone's size, a fall answers 120 first, as a tel: link like the other
+    numbers; the ticket number and the times in the reply are not links."""
+    context = await browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
+    page = await context.new_page()
+    await page.goto(f"{web_url}/chat")
+    await page.wait_for_selector("body.ready")
+    before = await bot_messages(page)
+    await page.fill("#text", "我老伴摔倒了起不来，头在流血")
+    await page.click("#send")
+    await next_reply(page, before)
+    replies = page.locator("#log .msg.bot")
+    advice = replies.nth(before)
+    links = await advice.locator("a[href^='tel:']").evaluate_all(
+        "links => links.map(a => [a.textContent, a.getAttribute('href')])"
+    )
+    assert links and links[0] == ["120", "tel:120"], links
+    assert ["110", "tel:110"] in links and ["119", "tel:119"] in links, links
+    box = await advice.locator("a[href='tel:120']").first.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 390
+    filed = replies.last
+    assert NUMBER.search(await filed.inner_text())
+    hrefs = await filed.locator("a").evaluate_all("links => links.map(a => a.textContent)")
+    assert not any(NUMBER.search(text) for text in hrefs), hrefs
+    await context.close()

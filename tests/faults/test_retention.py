@@ -43,6 +43,10 @@ async def _ended_ticket(
     ticket.preferred_time_text = "明天上午，先打13966667777"
     ticket.rating_comment = "谢谢，我是王芳，下次还打13966667777"
     ticket.latitude, ticket.longitude = 31.23041, 121.47372
+    ticket.transcript = [
+        {"from": "resident", "text": "我是王芳，电话13966667777"},
+        {"from": "assistant", "text": "好的"},
+    ]
     ticket.photo_path = f"{ticket.number}.jpg"
     (photos / ticket.photo_path).write_bytes(b"\xff\xd8photo")
     await session.flush()
@@ -90,6 +94,12 @@ async def test_purge_erases_old_ended_tickets_only(
         assert erased.rating_comment is not None
         assert "13966667777" not in erased.rating_comment and "王芳" not in erased.rating_comment
         assert erased.status == "cancelled"
+        assert erased.transcript is not None and erased.transcript[1] == {
+            "from": "assistant",
+            "text": "好的",
+        }
+        said = erased.transcript[0]["text"]
+        assert "13966667777" not in said and "王芳" not in said, said
         kept = rows[recent.id]
         assert (kept.phone, kept.address, kept.photo_path) == (
             PHONE,

@@ -224,6 +224,38 @@ async def test_handoff_summary_phone_and_hotline(
     ]
     assert ticket.description == messages[1]["text"]
     assert ticket.phone == "+8613912345678" and ticket.address is None
+    assert ticket.transcript == [
+        {"from": "resident", "text": text} for text in (m["text"] for m in messages)
+    ]
+
+
+async def test_handoff_need_is_the_last_request_and_the_conversation_goes_beside_it(
+    domain: dict[str, Any], database: async_sessionmaker[AsyncSession]
+) -> None:
+    messages = [
+        user_message("我家水管漏水了", "repair"),
+        user_message("楼上天天半夜装修吵得睡不着", "mediation"),
+        user_message("转人工", "human_handoff"),
+    ]
+    messages[1:1] = [
+        {"event": "bot", "text": "请告诉我服务地址", "timestamp": 1.0},
+        {"event": "user", "text": "/skip_photo", "timestamp": 1.1},
+    ]
+    tracker = make_tracker(domain, messages=messages, sender_id="cli:hand2")
+    _, dispatcher = await run(ActionRecordAlert(), tracker, domain)
+    [ticket] = [
+        t
+        for t in await _tickets(database, "handoff")
+        if t.number == dispatcher.messages[0]["ticket_number"]
+    ]
+    assert ticket.description == "楼上天天半夜装修吵得睡不着"
+    assert [line["from"] for line in ticket.transcript or []] == [
+        "resident",
+        "assistant",
+        "resident",
+        "resident",
+    ]
+    assert (ticket.transcript or [])[1]["text"] == "请告诉我服务地址"
 
 
 async def test_offering_a_person_gives_the_hotline(

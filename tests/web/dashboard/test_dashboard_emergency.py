@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services import workflow
-from services.alerts import AlertKind, record_alert
+from services.alerts import AlertKind, TranscriptLine, record_alert
 from services.tickets import get_or_create_resident, get_ticket
 from tests.web.conftest import PHONE, file, make_org, unique
 from tests.web.dashboard.conftest import SignIn
@@ -161,3 +161,45 @@ async def test_service_tickets_keep_their_review_steps(
     assert refused.headers["location"].endswith("error=dash_err_state")
     forged = await client.post(f"/dashboard/tickets/{number}/resolve", data={})
     assert forged.status_code in (400, 403)
+
+
+async def test_a_handoff_shows_its_conversation_beside_the_need(
+    client: httpx.AsyncClient, signed_in: SignIn, db: Sessions
+) -> None:
+    need = unique("楼上漏水到我家")
+    async with db() as session, session.begin():
+        resident = await get_or_create_resident(
+            session, channel="cli", external_id=unique("resident")
+        )
+        ticket = await record_alert(
+            session,
+            resident=resident,
+            kind=AlertKind.HANDOFF,
+            description=need,
+            language="zh",
+            idempotency_key=None,
+            transcript=[
+                TranscriptLine("resident", "你好"),
+                TranscriptLine("assistant", "您好！请问需要什么帮助？"),
+                TranscriptLine("resident", need),
+                TranscriptLine("resident", "<script>alert(1)</script>找人工"),
+            ],
+        )
+        number = ticket.number
+    await signed_in()
+    html = (await client.get(f"/dashboard/tickets/{number}")).text
+    assert f'data-testid="description">{need}</dd>' in html
+    conversation = html.split('data-testid="transcript"')[1].split("</details>")[0]
+    assert "最近 4 条消息" in conversation
+    at = [conversation.index(text) for text in ("你好", "请问需要什么帮助", need)]
+    assert at == sorted(at), at
+    assert "居民：" in conversation and "助手：" in conversation
+    assert "<script>" not in conversation and "&lt;script&gt;" in conversation
+
+
+async def test_a_ticket_without_a_conversation_shows_none(
+    client: httpx.AsyncClient, signed_in: SignIn, db: Sessions
+) -> None:
+    number = await alert(db, unique("煤气味"))
+    await signed_in()
+    assert 'data-testid="transcript"' not in (await client.get(f"/dashboard/tickets/{number}")).text
