@@ -29,6 +29,16 @@ _TICKET_NUMBER = re.compile(r"\bRO-\d{6}-\d{4,}\b", re.IGNORECASE)
 # Chinese that switches a resident to Chinese: one of these words, or this many characters.
 _ZH_FUNCTION_WORDS = frozenset("我你您的了吗呢吧啊呀要不没是请帮想怎么什谁哪谢")
 _ZH_SENTENCE = 8
+_ZH_PHRASE = 4
+_DIGIT = re.compile(r"\d")
+_ZH_TRIM = re.compile(r"[\s。.!！~～,，、?？]+")
+_ZH_TIME = re.compile(
+    r"大后天|今天|明天|后天|这周|下周|本周|周末|[周星期礼拜]+[一二三四五六日天]|上午|下午|晚上|中午"
+    r"|早上|傍晚|凌晨|随时|都可以|[零〇一二两三四五六七八九十半点号月日时分]"
+)
+_PLACE_END = re.compile(
+    r"(小区|花园|公寓|大厦|新村|社区|家园|广场|中心|苑|园|里|村|路|街|弄|巷|号|楼|栋|幢|座|单元|室|门)$"
+)
 
 
 @lru_cache(maxsize=1)
@@ -98,12 +108,21 @@ def script_language(text: str | None) -> str | None:
 
 def clearly_in(text: str, language: str) -> bool:
     """Whether the message is clearly written in `language`, enough to switch to it:
-    Chinese that reads as a sentence (a word like 我/的/了/吗/请, or eight characters
-    and more), or English of two words and more with no Han in it. An estate name, an
-    address, a "ok", "漏水" or a brand name answered inside the form is not a switch."""
+    Chinese that reads as a sentence (a word like 我/的/了/吗/请, eight characters and
+    more, or a phrase of four and more without numbers that is not a place's name), or
+    English of two words and more with no Han in it. An estate name, an address, a
+    "ok", "漏水" or a brand name answered inside the form is not a switch."""
     if language == "zh":
         han = _HAN.findall(text)
-        return len(han) >= _ZH_SENTENCE or any(c in _ZH_FUNCTION_WORDS for c in han)
+        if len(han) >= _ZH_SENTENCE or any(c in _ZH_FUNCTION_WORDS for c in han):
+            return True
+        # A short phrase ("厨房水管漏水") switches; a place's name, an address or a time
+        # ("明天上午") answered inside the form does not.
+        words = _ZH_TRIM.sub("", text)
+        content = _HAN.findall(_ZH_TIME.sub("", words))
+        return (
+            len(content) >= _ZH_PHRASE and not _DIGIT.search(text) and not _PLACE_END.search(words)
+        )
     if _HAN.search(text):
         return False
     return len(_LATIN_WORD.findall(_TICKET_NUMBER.sub("", text))) >= 2

@@ -73,7 +73,7 @@ async def record_alert(
     transcript: Sequence[TranscriptLine] = (),
     now: datetime | None = None,
 ) -> Ticket:
-    """File a staff ticket (urgent for an emergency) carrying the contact known for the
+    """File an urgent staff ticket carrying the contact known for the
     resident (phone, address or pin, placed in its community) and the conversation that
     led to it (`transcript`, staff only), once per idempotency key."""
     existing = await ticket_by_key(session, idempotency_key)
@@ -88,7 +88,8 @@ async def record_alert(
         number=await next_ticket_number(session, now),
         resident_id=resident.id,
         kind=kind.value,
-        urgent=kind is AlertKind.EMERGENCY,
+        # Both need a person soon (docs/dashboard.md): marked urgent in the queue.
+        urgent=True,
         category_code=None,
         status=TicketStatus.SUBMITTED,
         description=description,

@@ -56,4 +56,7 @@ async def test_two_misses_then_a_person_is_offered_and_files_a_staff_ticket(
     assert "工作人员" in ((await one(user)).text or "")
     [ticket] = await tickets_of(db, "74002")
     assert (ticket.kind, ticket.category_code) == ("handoff", None)
-    assert all(text in (ticket.description or "") for text in VAGUE)
+    # The need is the last thing asked for; the whole conversation goes beside it.
+    assert ticket.description == VAGUE[2]
+    said = [line["text"] for line in ticket.transcript or [] if line["from"] == "resident"]
+    assert all(text in said for text in VAGUE), said

@@ -360,5 +360,5 @@ async def test_record_alert_files_an_urgent_staff_ticket_once(session: AsyncSess
         language="en",
         idempotency_key=None,
     )
-    assert (handoff.kind, handoff.urgent) == ("handoff", False)
+    assert (handoff.kind, handoff.urgent) == ("handoff", True)
     assert handoff.number != first.number

@@ -226,7 +226,7 @@ async def test_candidates_prefer_on_time_at_equal_rating(session: AsyncSession) 
 
 
 @pytest.mark.parametrize(
-    ("kind", "urgent"), [(AlertKind.EMERGENCY, True), (AlertKind.HANDOFF, False)]
+    ("kind", "urgent"), [(AlertKind.EMERGENCY, True), (AlertKind.HANDOFF, True)]
 )
 async def test_record_alert_tells_every_staff_member_once(
     session: AsyncSession, kind: AlertKind, urgent: bool
