@@ -109,7 +109,8 @@ async def record_alert(
         session, ticket, actor=resident_actor(resident), note=kind.value
     )
     if created:
-        params = await card_params(session, ticket, contact=False)
+        # Staff see everything (DESIGN's privacy rule) and must call back at once.
+        params = await card_params(session, ticket, contact=True)
         params["resident"] = resident.display_name or resident.external_id
         await notify_staff(
             session,

@@ -13,9 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from orders.i18n import t, ticket_status_name
+from orders.notices import render
 from orders.render import ticket_lines
 from services import emergency, workflow
-from services.alerts import AlertKind, record_alert
+from services.alerts import AlertKind, Contact, record_alert
 from services.db import make_engine, make_sessionmaker, prepare_database
 from services.errors import IllegalTransition, NotYourTicket, UnknownCategory
 from services.management import list_categories
@@ -89,6 +90,37 @@ async def test_the_staff_alert_offers_the_emergency_steps_not_a_close(
     assert f"s:ack:{person.number}" in data and f"s:hand:{person.number}" in data
     assert not any(d.startswith("s:arr:") for d in data)  # help arrives for emergencies
     assert not any(d.startswith(("s:close:", "s:ok:", "s:asg:")) for d in data)
+
+
+async def test_the_staff_alert_carries_the_contact_to_call_back(session: AsyncSession) -> None:
+    member = await make_staff(session)
+    owner = await resident(session)
+    ticket = await record_alert(
+        session,
+        resident=owner,
+        kind=AlertKind.EMERGENCY,
+        description="煤气味很大",
+        language="zh",
+        idempotency_key=None,
+        contact=Contact(phone=PHONE, latitude=31.2304, longitude=121.4737),
+        now=NOW,
+    )
+    [card] = await outbox(session, chat=member.chat, key="s_alert_emergency")
+    text = render(card.message_key, card.params, [], "zh").text
+    assert ticket.number in text and PHONE in text and "31.23040,121.47370" in text, text
+    handoff = await record_alert(
+        session,
+        resident=owner,
+        kind=AlertKind.HANDOFF,
+        description="楼上漏水",
+        language="en",
+        idempotency_key=None,
+        contact=Contact(phone=PHONE),
+        now=NOW,
+    )
+    [card] = await outbox(session, chat=member.chat, key="s_alert_handoff")
+    text = render(card.message_key, card.params, [], "en").text
+    assert handoff.number in text and PHONE in text and "Need: 楼上漏水" in text, text
 
 
 # --- acknowledge -----------------------------------------------------------------------------
