@@ -105,3 +105,13 @@ def clear_request() -> list[dict[str, Any]]:
     return [SlotSet(name, None) for name in REQUEST_SLOTS] + [
         SlotSet("awaiting_confirmation", False)
     ]
+
+
+def coordinate(value: Any, limit: float) -> float | None:
+    """A latitude (limit 90) or longitude (limit 180) from a slot or entity; None when
+    it is not a number in range."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if -limit <= number <= limit else None

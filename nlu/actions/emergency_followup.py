@@ -20,7 +20,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 
-from nlu.actions.common import current_resident, transaction, wake_notifier
+from nlu.actions.common import coordinate, current_resident, transaction, wake_notifier
 from orders.parsing import find_address, find_phone, parse_phone
 from services.alerts import Contact, add_alert_contact
 from services.reference import community_keywords
@@ -34,19 +34,11 @@ def _entity(tracker: Tracker, name: str) -> Any:
     return next(tracker.get_latest_entity_values(name), None)
 
 
-def _coordinate(value: Any, limit: float) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if -limit <= number <= limit else None
-
-
 def answer_contact(tracker: Tracker) -> Contact:
     """The phone and the place the latest message gives: a pin, a shared contact, or
     typed words."""
-    latitude = _coordinate(_entity(tracker, "latitude"), 90.0)
-    longitude = _coordinate(_entity(tracker, "longitude"), 180.0)
+    latitude = coordinate(_entity(tracker, "latitude"), 90.0)
+    longitude = coordinate(_entity(tracker, "longitude"), 180.0)
     if latitude is None or longitude is None:
         latitude = longitude = None
     shared = _entity(tracker, "phone")

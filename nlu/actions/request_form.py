@@ -11,7 +11,7 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from nlu.actions.common import CATEGORIES, clear_request
+from nlu.actions.common import CATEGORIES, clear_request, coordinate
 from nlu.actions.remembered import accepted, at_offer, declined
 from nlu.corrections import read_correction
 from orders.parsing import (
@@ -342,7 +342,7 @@ class ValidateServiceRequestForm(FormValidationAction):
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         if (
             intent == "share_location"
-            and _coordinate(tracker.get_slot("latitude"), 90.0) is not None
+            and coordinate(tracker.get_slot("latitude"), 90.0) is not None
         ):
             lang = "en" if tracker.get_slot("language") == "en" else "zh"
             return [
@@ -354,12 +354,12 @@ class ValidateServiceRequestForm(FormValidationAction):
     async def validate_latitude(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
     ) -> dict[str, Any]:
-        return {"latitude": _coordinate(value, 90.0)}
+        return {"latitude": coordinate(value, 90.0)}
 
     async def validate_longitude(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
     ) -> dict[str, Any]:
-        return {"longitude": _coordinate(value, 180.0)}
+        return {"longitude": coordinate(value, 180.0)}
 
     async def validate_preferred_time(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Domain
@@ -411,11 +411,3 @@ def _shared_photos(tracker: Tracker) -> set[str]:
         for entity in (event.get("parse_data") or {}).get("entities") or []
         if entity.get("entity") == "photo_ref"
     }
-
-
-def _coordinate(value: Any, limit: float) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if -limit <= number <= limit else None
