@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from orders.parsing import PLACE_WORDS
+
 LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
 # The main catalogue, plus one file per front in messages/ (web dashboard, web chat …);
@@ -36,9 +38,7 @@ _ZH_TIME = re.compile(
     r"大后天|今天|明天|后天|这周|下周|本周|周末|[周星期礼拜]+[一二三四五六日天]|上午|下午|晚上|中午"
     r"|早上|傍晚|凌晨|随时|都可以|[零〇一二两三四五六七八九十半点号月日时分]"
 )
-_PLACE_END = re.compile(
-    r"(小区|花园|公寓|大厦|新村|社区|家园|广场|中心|苑|园|里|村|路|街|弄|巷|号|楼|栋|幢|座|单元|室|门)$"
-)
+_PLACE_END = re.compile(rf"(?:{PLACE_WORDS}|广场|中心|园|号|楼|栋|幢|座|单元|室|门)$")
 
 
 @lru_cache(maxsize=1)

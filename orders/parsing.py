@@ -384,8 +384,10 @@ def _en_window(
 
 _CLAUSE = re.compile(r"[，,。.；;！!？?\n]+")
 # A clause that reads as an address: a place word followed by building/unit/room numbers.
+# The words a Chinese place's name ends with (小区, 花园 … 巷); orders.i18n uses them too.
+PLACE_WORDS = "小区|花园|新村|家园|公寓|大厦|社区|苑|里|村|路|街|弄|巷"
 _ZH_ADDRESS = re.compile(
-    r"[\u4e00-\u9fffA-Za-z0-9]{1,20}?(?:小区|花园|新村|家园|公寓|大厦|社区|苑|里|村|路|街|弄|巷)"
+    rf"[\u4e00-\u9fffA-Za-z0-9]{{1,20}}?(?:{PLACE_WORDS})"
     r"[\u4e00-\u9fffA-Za-z0-9\-#]{0,30}?\d+\s*(?:栋|号楼|幢|座|单元|室|号|楼)[\dA-Za-z\-#室号楼单元层]*"
 )
 _ZH_ADDRESS_LEAD = re.compile(
