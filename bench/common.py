@@ -18,7 +18,7 @@ import psutil  # type: ignore[import-untyped]
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from orders.nlu_eval import percentile as nearest_rank
+from nlu.tooling.evaluate import percentile as nearest_rank
 from services.db import can_connect
 from tests.servers import port_open
 

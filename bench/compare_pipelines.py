@@ -15,10 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from orders import PROJECT_ROOT
-from orders.engine import RASA_DATA, engine_env
-from orders.nlu_eval import evaluate, load_heldout
-from orders.settings import get_settings
+from config import PROJECT_ROOT
+from config.settings import get_settings
+from nlu.tooling.engine import RASA_DATA, engine_env
+from nlu.tooling.evaluate import evaluate, load_heldout
 from tests.servers import free_port, process
 
 

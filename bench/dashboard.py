@@ -33,7 +33,7 @@ from bench.common import (
     percentile,
     postgres_pids,
 )
-from orders import PROJECT_ROOT
+from config import PROJECT_ROOT
 from services import make_engine, make_sessionmaker, prepare_database
 from services.db import alembic_config
 from services.parties import Role, create_staff
@@ -292,7 +292,7 @@ def _start_web(url: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
     }
     log = (workdir / "web.log").open("ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "orders.cli", "web"],
+        [sys.executable, "-m", "app.cli", "web"],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=log,

@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 
+from adapters.engine_client import WEBHOOK
 from bench.common import Pacer, summary
 from bench.stack import BenchTelegram, Stack, next_message
-from orders.engine_client import WEBHOOK
 
 NUMBER = re.compile(r"RO-\d{6}-\d{4,}")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import postgres_admin_url
-from orders import PROJECT_ROOT
+from config import PROJECT_ROOT
 
 RESULTS = PROJECT_ROOT / "bench" / "results.json"
 

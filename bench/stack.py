@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import CpuMeter, create_database, drop_database, postgres_pids
-from orders import PROJECT_ROOT
-from orders.engine import ensure_model
-from orders.settings import Settings
+from config import PROJECT_ROOT
+from config.settings import Settings
+from nlu.tooling.engine import ensure_model
 from services import prepare_database
 from tests.fakes.telegram_api import BotMessage, FakeTelegram, FakeUser, JSONDict
 from tests.servers import action_server, free_port, rasa_server, stack_env
@@ -127,7 +127,7 @@ async def bot_process(settings: Settings, log: Path) -> AsyncIterator[subprocess
     env.pop("REDIS_URL", None)
     with log.open("ab") as output:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "orders.cli", "bot"],
+            [sys.executable, "-m", "app.cli", "bot"],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=output,

@@ -25,15 +25,15 @@ from telegram.ext import (
     filters,
 )
 
+from adapters.engine_client import EngineClient
+from adapters.wakeup import Waker
 from bot import handlers
 from bot.notifier import Notifier
 from bot.ordering import PerChatUpdateProcessor
-from orders.engine_client import EngineClient
-from orders.frontdesk import FrontDesk, Reply, Sender
-from orders.i18n import t
-from orders.settings import Settings
-from orders.wakeup import Waker
-from orders.workdesk import WorkDesk
+from config.settings import Settings
+from desk.frontdesk import FrontDesk, Reply, Sender
+from desk.workdesk import WorkDesk
+from i18n import t
 from services import make_engine, make_sessionmaker
 
 logger = logging.getLogger(__name__)

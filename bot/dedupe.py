@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
-from orders.ratelimit import REDIS_RETRY_S, RedisFallback, RedisSource
+from adapters.ratelimit import REDIS_RETRY_S, RedisFallback, RedisSource
 
 __all__ = ["REDIS_RETRY_S", "TTL_S", "UpdateDeduper", "bot_id_of"]
 

@@ -10,8 +10,8 @@ from telegram import CallbackQuery, Message, ReplyKeyboardRemove, Update
 from telegram.error import BadRequest, TelegramError
 
 from bot.render import messages
-from orders.frontdesk import FrontDesk, Reply, Sender
-from orders.workdesk import WorkDesk, handles
+from desk.frontdesk import FrontDesk, Reply, Sender
+from desk.workdesk import WorkDesk, handles
 
 if TYPE_CHECKING:
     from bot.app import Context

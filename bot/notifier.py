@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 
+from adapters.wakeup import Waker
 from bot.render import messages
-from orders.notices import render
-from orders.wakeup import Waker
+from desk.notices import render
 from services import workflow
 from services.models import OutboxMessage, utcnow
 from services.notify import EDIT_PARAM

@@ -10,7 +10,7 @@ from telegram import (
     ReplyKeyboardRemove,
 )
 
-from orders.frontdesk import Button, Reply
+from desk.frontdesk import Button, Reply
 
 TELEGRAM_TEXT_LIMIT = 4096
 CALLBACK_DATA_LIMIT = 64

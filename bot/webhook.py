@@ -3,7 +3,7 @@
 Each bot worker serves `WEBHOOK_URL`'s path on BOT_HOST:BOT_PORT (loopback; the load
 balancer is the public face), `GET /healthz` (liveness: the application and its notifier
 run) and `GET /readyz` (readiness: also the database, the engine with its model and the
-action server answer; orders/readiness.py) for the load balancer. The worker listens at
+action server answer; adapters/readiness.py) for the load balancer. The worker listens at
 once; it connects to Telegram and registers the webhook in the background, trying again
 with backoff while Telegram does not answer (updates meanwhile get 503). Every request must
 carry `X-Telegram-Bot-Api-Secret-Token` equal to WEBHOOK_SECRET (compared in constant
@@ -42,6 +42,7 @@ from starlette.routing import Route
 from telegram import Update
 from telegram.error import NetworkError, RetryAfter, TelegramError
 
+from adapters.readiness import check_readiness
 from bot.app import (
     TELEGRAM_RETRY_FIRST_S,
     TELEGRAM_RETRY_MAX_S,
@@ -50,8 +51,7 @@ from bot.app import (
     connect_telegram,
 )
 from bot.dedupe import UpdateDeduper, bot_id_of
-from orders.readiness import check_readiness
-from orders.settings import Settings
+from config.settings import Settings
 
 logger = logging.getLogger(__name__)
 

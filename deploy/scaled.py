@@ -37,9 +37,9 @@ from honcho.printer import Printer
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from orders import PROJECT_ROOT
-from orders.engine import engine_env, ensure_model
-from orders.settings import Settings, SettingsError, load_settings
+from config import PROJECT_ROOT
+from config.settings import Settings, SettingsError, load_settings
+from nlu.tooling.engine import engine_env, ensure_model
 from services import prepare_database
 from services.db import can_connect
 from web.chat_identity import web_secret as shared_web_secret

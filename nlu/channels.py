@@ -30,7 +30,7 @@ from sanic.request import Request
 
 logger = logging.getLogger(__name__)
 
-# Keep in sync with orders/engine_client.py (ENGINE_ERROR).
+# Keep in sync with adapters/engine_client.py (ENGINE_ERROR).
 ENGINE_ERROR = "orders_engine_error"
 
 

@@ -1,11 +1,12 @@
 """Project-wide test setup."""
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from config.settings import Settings, get_settings
 from tests.faults.servers import OwnRedis
 
 os.environ.setdefault("PTB_TIMEDELTA", "true")
@@ -21,3 +22,21 @@ async def own_redis(tmp_path: Path) -> AsyncIterator[OwnRedis]:
     server.start()
     yield server
     server.stop()
+
+
+SETTINGS_VARIABLES = [name.upper() for name in Settings.model_fields]
+
+
+@pytest.fixture
+def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Default settings: no variable from the shell, no .env file, nothing cached.
+
+    The packages whose tests read settings use it for every test (their conftest.py).
+    """
+    for name in SETTINGS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    # load_settings() cannot pass _env_file=None; switch the file off for every reader.
+    monkeypatch.setitem(Settings.model_config, "env_file", None)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 
-from orders import PROJECT_ROOT
-from orders.engine import actions_command, actions_env, engine_env, rasa_command
-from orders.settings import Settings
+from config import PROJECT_ROOT
+from config.settings import Settings
+from nlu.tooling.engine import actions_command, actions_env, engine_env, rasa_command
 
 
 def free_port() -> int:

@@ -19,8 +19,8 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
-from orders.settings import Settings
-from orders.wakeup import Waker
+from adapters.wakeup import Waker
+from config.settings import Settings
 from services.db import make_engine, make_sessionmaker
 from web import api
 from web.chat import router as chat_router

@@ -1,8 +1,8 @@
 """The resident web chat: a mobile page at `/chat` and the JSON endpoints its script calls.
 
-It is one more front on `orders.frontdesk.FrontDesk` (channel "web"), exactly like the
+It is one more front on `desk.frontdesk.FrontDesk` (channel "web"), exactly like the
 Telegram bot and the terminal: free text goes to the Rasa engine, buttons that need
-no understanding go to the services (`orders.workdesk` for r:/o:/s: presses), and the
+no understanding go to the services (`desk.workdesk` for r:/o:/s: presses), and the
 resident's outbox rows for channel "web" are shown when the page polls for them. A
 page loaded again draws the recent conversation from /chat/api/history
 (web/chat_history.py). A resident is a random id in a signed cookie
@@ -28,12 +28,12 @@ from sqlalchemy import select
 from starlette.datastructures import UploadFile
 from starlette.types import Scope
 
-from orders.engine_client import EngineClient
-from orders.frontdesk import MAX_MESSAGE_CHARS, Button, FrontDesk, Reply, Sender
-from orders.i18n import LANGUAGES, resolve_language, t, ticket_status_name
-from orders.notices import render as render_notice
-from orders.render import CANCELLABLE, category_name, local_time
-from orders.workdesk import WorkDesk, handles
+from adapters.engine_client import EngineClient
+from desk.frontdesk import MAX_MESSAGE_CHARS, Button, FrontDesk, Reply, Sender
+from desk.notices import render as render_notice
+from desk.render import CANCELLABLE, category_name, local_time
+from desk.workdesk import WorkDesk, handles
+from i18n import LANGUAGES, resolve_language, t, ticket_status_name
 from services.categories import list_categories
 from services.models import Resident
 from services.outbox import lease_due, mark_sent

@@ -31,10 +31,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orders.engine_client import EngineClient, EngineUnavailable
-from orders.frontdesk import Reply, Sender, replies_from_engine
-from orders.i18n import t
-from orders.notices import render as render_notice
+from adapters.engine_client import EngineClient, EngineUnavailable
+from desk.frontdesk import Reply, Sender, replies_from_engine
+from desk.notices import render as render_notice
+from i18n import t
 from services.models import OutboxMessage, Ticket
 
 logger = logging.getLogger(__name__)

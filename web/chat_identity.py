@@ -22,7 +22,7 @@ from pathlib import Path
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from orders.settings import Settings
+from config.settings import Settings
 
 COOKIE = "ro_chat"
 COOKIE_MAX_AGE = 365 * 24 * 3600

@@ -23,7 +23,7 @@ answers 503 `database_unavailable` with `Retry-After`; other database errors sta
 Every answer has the shape of its part of the app (`part_of`): Open311's list of
 {code, description} (XML under .xml), the JSON API's {"error", "message"}, the web
 chat's JSON with a reply its page shows, and for pages an HTML page with a sentence
-of the catalogue (orders/messages/web_edge.yml) in the visitor's language.
+of the catalogue (i18n/messages/web_edge.yml) in the visitor's language.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from orders.frontdesk import Reply
-from orders.i18n import t
+from desk.frontdesk import Reply
+from i18n import t
 from web.bounds import INT_MAX, DateOutOfBounds, OutOfBounds
 from web.errors import error_response
 from web.open311 import error_response as open311_error_response

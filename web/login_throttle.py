@@ -2,7 +2,7 @@
 the current password asked by the password-change forms.
 
 Every attempt is counted per client IP and, when a name is typed, per account (the
-name as typed, case-folded, hashed) in fixed windows (`orders.ratelimit.
+name as typed, case-folded, hashed) in fixed windows (`adapters.ratelimit.
 FixedWindowCounter`: Redis across web workers when REDIS_URL is set, else, or while
 Redis fails, this process's memory). An attempt over either limit is refused before
 any password is checked (429 with Retry-After). A successful attempt takes its count
@@ -28,8 +28,8 @@ from fastapi import Request
 from fastapi.responses import Response
 from redis.asyncio import Redis
 
-from orders.i18n import t
-from orders.ratelimit import FixedWindowCounter, WindowCount
+from adapters.ratelimit import FixedWindowCounter, WindowCount
+from i18n import t
 
 logger = logging.getLogger(__name__)
 

@@ -25,11 +25,11 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from orders.parsing import parse_phone, parse_preferred_time
 from services import open311 as domain
 from services.errors import ServiceError, TicketNotFound, UnknownCategory
 from services.models import Category
 from services.open311 import Attribute, NewRequest, RequestQuery, RequestView
+from services.parsing import parse_phone, parse_preferred_time
 from services.tickets import aware_utc
 from web.bounds import OutOfBounds, bounded_datetime
 from web.state import WebState, request_state

@@ -25,10 +25,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orders.i18n import status_name, t
-from orders.notices import localise
-from orders.render import local_time
-from orders.workdesk import RELEASE_REASONS
+from desk.notices import localise
+from desk.render import local_time
+from desk.workdesk import RELEASE_REASONS
+from i18n import status_name, t
 from services import matching, notify, workflow
 from services.errors import (
     AlreadyTaken,

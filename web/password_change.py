@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orders.i18n import t
+from i18n import t
 from services.parties import MIN_PASSWORD_LENGTH, PasswordProblem, password_problem
 
 # Form field names of the password-change forms.

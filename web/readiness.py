@@ -1,6 +1,6 @@
 """`GET /readyz`: whether this web process could answer a resident now (the database,
 the engine with its model loaded, the action server); `/healthz` stays the liveness
-check (the process and its database). See orders/readiness.py and docs/deployment.md."""
+check (the process and its database). See adapters/readiness.py and docs/deployment.md."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import logging
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from orders.readiness import check_readiness
+from adapters.readiness import check_readiness
 from web.errors import error_response
 from web.state import request_state
 

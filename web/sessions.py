@@ -32,7 +32,7 @@ from fastapi import Depends, HTTPException, Request, Response
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orders.i18n import DEFAULT_LANGUAGE, normalise_language
+from i18n import DEFAULT_LANGUAGE, normalise_language
 from services.models import Organisation, Staff, WebSession, utcnow
 from services.parties import Role
 from web.state import request_state

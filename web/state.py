@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from fastapi import FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from orders.settings import Settings
-from orders.wakeup import Waker
+from adapters.wakeup import Waker
+from config.settings import Settings
 from web.login_throttle import LoginThrottle
 
 

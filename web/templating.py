@@ -22,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, pass_context
 from jinja2.runtime import Context
 
-from orders.i18n import has_key, status_name, t, ticket_status_name
+from i18n import has_key, status_name, t, ticket_status_name
 from services.notify import absolute_time
 from web.sessions import CSRF_FIELD, csrf_token, request_language
 

@@ -21,10 +21,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlu.actions.common import current_resident, language, transaction, wake_notifier
-from orders.parsing import find_address, find_phone, parse_phone
 from services import AlertKind, Resident, Ticket, record_alert
 from services.alerts import Contact, TranscriptLine
 from services.models import Community
+from services.parsing import find_address, find_phone, parse_phone
 from services.reference import community_keywords
 from services.reference.emergency_kinds import GENERAL, hotline_for, kinds_of
 

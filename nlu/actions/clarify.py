@@ -10,10 +10,10 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from desk.render import category_name
+from i18n import t
 from nlu.actions.alerts import resident_hotline
 from nlu.actions.common import CATEGORIES, language, transaction
-from orders.i18n import t
-from orders.render import category_name
 from services.categories import list_categories
 from services.models import Category
 

@@ -10,8 +10,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orders.settings import get_settings
-from orders.wakeup import Waker
+from adapters.wakeup import Waker
+from config.settings import get_settings
 from services import Resident, get_or_create_resident, make_engine, make_sessionmaker
 from services.reference import category_codes
 

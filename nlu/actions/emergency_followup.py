@@ -21,8 +21,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 
 from nlu.actions.common import coordinate, current_resident, transaction, wake_notifier
-from orders.parsing import find_address, find_phone, parse_phone
 from services.alerts import Contact, add_alert_contact
+from services.parsing import find_address, find_phone, parse_phone
 from services.reference import community_keywords
 
 logger = logging.getLogger(__name__)

@@ -8,8 +8,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from i18n import normalise_language
 from nlu.actions.common import latest_metadata
-from orders.i18n import normalise_language
 
 
 class ActionDetectLanguage(Action):

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from orders.i18n import t
-from orders.render import category_name
+from desk.render import category_name
+from i18n import t
 from services.emergency import EMERGENCY, HANDOFF
 from services.models import Category, Ticket
 

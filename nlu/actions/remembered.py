@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from nlu.actions.alerts import latest_ticket
 from nlu.actions.common import current_resident, transaction
-from orders.parsing import display_phone, find_address
+from services.parsing import display_phone, find_address
 from services.reference import community_keywords
 
 logger = logging.getLogger(__name__)

@@ -11,10 +11,11 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from config.settings import get_settings
 from nlu.actions.common import CATEGORIES, clear_request, coordinate
 from nlu.actions.remembered import accepted, at_offer, declined
 from nlu.corrections import read_correction
-from orders.parsing import (
+from services.parsing import (
     find_address,
     find_beneficiary,
     find_phone,
@@ -22,7 +23,6 @@ from orders.parsing import (
     parse_phone,
     parse_preferred_time,
 )
-from orders.settings import get_settings
 from services.reference import community_keywords, load_categories
 
 MAX_DESCRIPTION = 10_000

@@ -13,6 +13,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.engine_client import payload
+from config.settings import get_settings
+from desk.render import CANCELLABLE, age, category_name, local_time, place, ticket_lines
+from i18n import has_key, status_name, t
 from nlu.actions.clarify import offer_categories
 from nlu.actions.common import (
     CATEGORIES,
@@ -31,17 +35,13 @@ from nlu.actions.named import (
     stars_in,
     ticket_choice,
 )
-from orders.engine_client import payload
-from orders.i18n import has_key, status_name, t
-from orders.parsing import display_phone
-from orders.render import CANCELLABLE, age, category_name, local_time, place, ticket_lines
-from orders.settings import get_settings
 from services import file_ticket, list_resident_tickets
 from services.categories import list_categories
 from services.communities import building_of
 from services.emergency import EMERGENCY, HANDOFF
 from services.errors import ServiceError
 from services.models import Category, Community, Organisation, Ticket, utcnow
+from services.parsing import display_phone
 from services.workflow import find_duplicates, follow
 
 logger = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot
 
+from adapters.wakeup import Waker
 from bot.notifier import Notifier
-from orders.wakeup import Waker
 from services import make_engine, make_sessionmaker, prepare_database, workflow
 from services.parties import create_organisation, redeem_link_code
 from services.tickets import get_or_create_resident

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot
 
+from adapters.wakeup import Waker
 from bot.notifier import Notifier
-from orders.wakeup import Waker
 from services import make_engine, make_sessionmaker, prepare_database
 from services.models import OutboxMessage, utcnow
 from services.outbox import Button, Recipient, enqueue, lease_due

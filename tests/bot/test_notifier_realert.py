@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot
 
+from adapters.wakeup import Waker
 from bot.notifier import Notifier
-from orders.wakeup import Waker
 from services import emergency
 from services.alerts import AlertKind, record_alert
 from services.parties import Role, create_staff, redeem_link_code

@@ -13,7 +13,7 @@ from bot.render import (
     reply_keyboard,
     split_text,
 )
-from orders.frontdesk import Button, Reply
+from desk.frontdesk import Button, Reply
 
 
 def _rows(markup: InlineKeyboardMarkup | None) -> list[list[tuple[str, str]]]:

@@ -14,8 +14,8 @@ from playwright.async_api import Browser, async_playwright
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import BotApplication, build_application
-from orders.engine import ensure_model
-from orders.settings import Settings
+from config.settings import Settings
+from nlu.tooling.engine import ensure_model
 from services import make_engine, make_sessionmaker, prepare_database
 from tests.fakes.telegram_api import FakeTelegram
 from tests.servers import action_server, free_port, process, rasa_server, stack_env
@@ -118,7 +118,7 @@ def web_url(stack: Settings) -> Iterator[str]:
     }
     env.pop("TELEGRAM_BOT_TOKEN", None)
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "orders.cli", "web"]
+    command = [sys.executable, "-m", "app.cli", "web"]
     with process(command, env, stack.data_dir / "web.log", f"{url}/healthz", timeout=60):
         yield url
 

@@ -8,7 +8,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orders.i18n import t
+from i18n import t
 from services import Ticket, file_ticket, workflow
 from services.parties import create_organisation
 from services.tickets import get_or_create_resident, get_ticket

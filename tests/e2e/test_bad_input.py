@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orders.settings import Settings
+from config.settings import Settings
 from services import Ticket
 from tests.e2e.conftest import make_settings, start_bot, stop_bot
 from tests.e2e.test_filing import PNG, file_request, one

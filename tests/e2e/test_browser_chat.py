@@ -13,7 +13,7 @@ from playwright.async_api import Browser, Page
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orders.settings import Settings
+from config.settings import Settings
 from services.models import Resident, Ticket
 from web.chat_identity import COOKIE, resident_in_cookie
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orders.i18n import t
+from i18n import t
 from tests.e2e.test_alerts import tickets_of
 from tests.e2e.test_filing import one
 from tests.fakes.telegram_api import BotMessage, FakeTelegram, FakeUser

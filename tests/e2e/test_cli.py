@@ -9,13 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orders import PROJECT_ROOT
-from orders.engine import ensure_model
-from orders.settings import Settings
+from config import PROJECT_ROOT
+from config.settings import Settings
+from nlu.tooling.engine import ensure_model
 from tests.e2e.conftest import make_settings
 from tests.servers import action_server, port_open, rasa_server, stack_env
 
-ORDERS = [sys.executable, "-m", "orders.cli"]
+ORDERS = [sys.executable, "-m", "app.cli"]
 
 
 def orders_command(

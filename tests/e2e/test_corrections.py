@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orders.settings import Settings
+from config.settings import Settings
 from tests.e2e.test_cli import run_orders
 from tests.e2e.test_filing import NUMBER, one, submit, ticket_of
 from tests.fakes.telegram_api import BotMessage, FakeTelegram, FakeUser

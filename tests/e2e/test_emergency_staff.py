@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orders.i18n import t
+from i18n import t
 from services import workflow
 from services.parties import Role, create_staff
 from services.queue import QueueQuery, search_queue

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orders.parsing import SMALL_HOURS_END
-from orders.settings import Settings
+from config.settings import Settings
 from services import Resident, Ticket, TicketEvent
+from services.parsing import SMALL_HOURS_END
 from tests.fakes.telegram_api import BotMessage, FakeTelegram, FakeUser
 
 NUMBER = re.compile(r"RO-\d{6}-\d{4,}")
@@ -110,7 +110,7 @@ async def test_chinese_resident_with_location_contact_and_photo(
     local = ticket.preferred_time_at.astimezone(ZoneInfo("Asia/Shanghai"))
     created_local = ticket.created_at.astimezone(ZoneInfo("Asia/Shanghai"))
     assert (local.hour, local.minute) == (15, 0)
-    # "明天" said before 05:00 is the day that is starting (orders.parsing.SMALL_HOURS_END).
+    # "明天" said before 05:00 is the day that is starting (services.parsing.SMALL_HOURS_END).
     ahead = 0 if created_local.hour < SMALL_HOURS_END else 1
     assert local.date() == created_local.date() + timedelta(days=ahead)
     assert ticket.phone == "+8613812345678"

@@ -5,8 +5,8 @@ fails."""
 
 from __future__ import annotations
 
-from orders.nlu_eval import evaluate, load_heldout
-from orders.settings import Settings
+from config.settings import Settings
+from nlu.tooling.evaluate import evaluate, load_heldout
 
 FLOORS = {"zh": 0.95, "en": 0.93}
 EMERGENCY_RECALL_FLOOR = 1.0

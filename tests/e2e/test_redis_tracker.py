@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from orders.engine import ensure_model
-from orders.engine_client import EngineClient
-from orders.settings import Settings
+from adapters.engine_client import EngineClient
+from config.settings import Settings
+from nlu.tooling.engine import ensure_model
 from tests.e2e.conftest import make_settings
 from tests.servers import action_server, rasa_server, redis_server
 

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from orders import PROJECT_ROOT
-from orders.engine import engine_env, ensure_model, rasa_executable
-from orders.settings import Settings
+from config import PROJECT_ROOT
+from config.settings import Settings
+from nlu.tooling.engine import engine_env, ensure_model, rasa_executable
 
 STORIES = PROJECT_ROOT / "nlu" / "tests"
 FAILED_STORIES = "failed_test_stories.yml"

@@ -15,8 +15,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orders.engine import ensure_model
-from orders.settings import Settings
+from config.settings import Settings
+from nlu.tooling.engine import ensure_model
 from services import Ticket, make_engine, make_sessionmaker, prepare_database
 from services.models import OutboxMessage
 from tests.e2e.conftest import make_settings, start_bot, stop_bot

@@ -19,8 +19,8 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from orders.i18n import t
-from orders.settings import Settings
+from config.settings import Settings
+from i18n import t
 from services import make_engine, make_sessionmaker, prepare_database
 from services.open311 import create_api_key
 from tests.faults.servers import OwnPostgres

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from orders.i18n import t
+from i18n import t
 from services import Ticket, workflow
 from services.parties import create_organisation, redeem_link_code
 from services.tickets import get_or_create_resident

@@ -20,10 +20,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from orders.engine_client import EngineClient
-from orders.frontdesk import FrontDesk, Reply, Sender
-from orders.i18n import t
-from orders.ratelimit import RateLimiter
+from adapters.engine_client import EngineClient
+from adapters.ratelimit import RateLimiter
+from desk.frontdesk import FrontDesk, Reply, Sender
+from i18n import t
 from services import make_engine, make_sessionmaker, prepare_database
 from tests.e2e.conftest import make_settings
 from tests.faults.servers import FakeEngine

@@ -35,7 +35,7 @@ async def test_the_web_process_logs_no_keys_tokens_or_searches(tmp_path: Path) -
         "WEB_HOST": "127.0.0.1",
         "WEB_PORT": str(port),
     }
-    command = [sys.executable, "-m", "orders.cli", "web"]
+    command = [sys.executable, "-m", "app.cli", "web"]
     with process(command, env, log, f"{base}/healthz", timeout=60):
         async with httpx.AsyncClient(base_url=base, follow_redirects=True) as client:
             filed = await client.post(

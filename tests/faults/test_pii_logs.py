@@ -16,11 +16,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot
 
+from adapters.engine_client import EngineClient
+from adapters.ratelimit import RateLimiter
+from adapters.wakeup import Waker
 from bot.notifier import Notifier
-from orders.engine_client import EngineClient
-from orders.frontdesk import FrontDesk, Sender
-from orders.ratelimit import RateLimiter
-from orders.wakeup import Waker
+from desk.frontdesk import FrontDesk, Sender
 from services import make_engine, make_sessionmaker, prepare_database, workflow
 from services.models import Ticket
 from services.tickets import get_or_create_resident

@@ -21,8 +21,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from telegram import Bot
 
+from adapters.wakeup import Waker
 from bot.notifier import Notifier
-from orders.wakeup import Waker
 from services import make_engine, make_sessionmaker, prepare_database, workflow
 from services.models import OutboxMessage, Ticket, TicketEvent
 from services.outbox import Recipient, enqueue

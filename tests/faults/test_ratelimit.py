@@ -11,10 +11,10 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orders.engine_client import EngineClient
-from orders.frontdesk import FrontDesk, Sender
-from orders.i18n import t
-from orders.ratelimit import Decision, RateLimiter
+from adapters.engine_client import EngineClient
+from adapters.ratelimit import Decision, RateLimiter
+from desk.frontdesk import FrontDesk, Sender
+from i18n import t
 from services import make_engine, make_sessionmaker, prepare_database
 from tests.clock import ManualClock
 from tests.e2e.conftest import make_settings, start_bot, stop_bot

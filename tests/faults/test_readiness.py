@@ -23,9 +23,9 @@ from pathlib import Path
 
 import httpx
 
-from orders import PROJECT_ROOT
-from orders.engine import ensure_model
-from orders.i18n import t
+from config import PROJECT_ROOT
+from i18n import t
+from nlu.tooling.engine import ensure_model
 from services import prepare_database
 from tests.e2e.conftest import make_settings
 from tests.fakes.telegram_api import FakeTelegram
@@ -57,7 +57,7 @@ async def test_readyz_names_the_engine_and_a_message_waits_for_it(tmp_path: Path
     }
     env.pop("TELEGRAM_BOT_TOKEN", None)
     web = settings.web_url
-    command = [sys.executable, "-m", "orders.cli", "web"]
+    command = [sys.executable, "-m", "app.cli", "web"]
     with ExitStack() as servers:
         await asyncio.to_thread(
             servers.enter_context, action_server(settings, tmp_path / "actions.log")
@@ -100,7 +100,7 @@ async def test_readyz_names_the_engine_and_a_message_waits_for_it(tmp_path: Path
 def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as output:
         return subprocess.Popen(
-            [sys.executable, "-m", "orders.cli", "bot", "--webhook"],
+            [sys.executable, "-m", "app.cli", "bot", "--webhook"],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=output,

@@ -18,9 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot
 
+from adapters.wakeup import Waker
 from bot.notifier import Notifier
-from orders import PROJECT_ROOT
-from orders.wakeup import Waker
+from config import PROJECT_ROOT
 from services import make_engine, make_sessionmaker, prepare_database, workflow
 from services.models import OutboxMessage, Ticket, utcnow
 from services.privacy import mask_text

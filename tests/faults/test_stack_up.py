@@ -22,8 +22,8 @@ from pathlib import Path
 
 import httpx
 
-from orders import PROJECT_ROOT
-from orders.engine import ensure_model
+from config import PROJECT_ROOT
+from nlu.tooling.engine import ensure_model
 from services import prepare_database
 from tests.e2e.conftest import make_settings
 from tests.fakes.telegram_api import FakeTelegram
@@ -39,7 +39,7 @@ def _launch(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """`orders up` in its own process group, its output into `log`."""
     with log.open("ab") as output:
         return subprocess.Popen(
-            [sys.executable, "-m", "orders.cli", "up"],
+            [sys.executable, "-m", "app.cli", "up"],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=output,

@@ -1,4 +1,4 @@
-"""The supervisor (orders/restarter.py) as a real process over real child processes:
+"""The supervisor (app/restarter.py) as a real process over real child processes:
 one that keeps exiting is restarted with growing pauses while the others keep running;
 SIGTERM stops everything (SIGKILL for one that ignores SIGTERM); output stays
 interleaved, each line under its process's name."""
@@ -13,13 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-from orders import PROJECT_ROOT
-from orders.restarter import Backoff, describe_exit
+from app.restarter import Backoff, describe_exit
+from config import PROJECT_ROOT
 
 SCRIPT = """
 import sys
 from pathlib import Path
-from orders.restarter import Program, Supervisor
+from app.restarter import Program, Supervisor
 import asyncio
 
 py = sys.executable

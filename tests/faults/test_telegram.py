@@ -28,9 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
+from adapters.wakeup import Waker
 from bot.notifier import Notifier
-from orders import PROJECT_ROOT
-from orders.wakeup import Waker
+from config import PROJECT_ROOT
 from services import make_engine, make_sessionmaker, prepare_database
 from services.models import OutboxMessage, utcnow
 from services.outbox import Recipient, enqueue

@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import yaml
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from config import PROJECT_ROOT
+from config.settings import get_settings
 from nlu.actions import common
-from orders import PROJECT_ROOT
-from orders.settings import Settings, get_settings
 from services import make_engine, make_sessionmaker, prepare_database
-
-SETTINGS_VARIABLES = [name.upper() for name in Settings.model_fields]
 
 
 @pytest.fixture(autouse=True)
-def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _default_settings(clean_settings: None) -> None:
     """Default settings for every action: no shell variables, no .env file, no cache."""
-    for name in SETTINGS_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setitem(Settings.model_config, "env_file", None)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nlu.actions import ActionAskAddress, ActionAskPhone, ActionSubmitRequest
 from nlu.actions.request_form import ValidateServiceRequestForm
-from orders.parsing import display_phone
 from services import Ticket
+from services.parsing import display_phone
 from services.retention import purge_pii
 from tests.nlu.trackers import FORM, Domain, make_tracker, run, slot_values, user_message
 

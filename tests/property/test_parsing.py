@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from orders.parsing import (
+from services.parsing import (
     TimeWindow,
     find_address,
     find_beneficiary,

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orders.i18n import _TICKET_NUMBER
+from i18n import _TICKET_NUMBER
 from services import make_engine, make_sessionmaker, prepare_database
 from services.tickets import NUMBER_TIMEZONE, next_ticket_number
 from web.api import NUMBER_PATTERN

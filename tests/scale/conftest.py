@@ -22,9 +22,9 @@ from typing import Any
 import httpx
 import pytest
 
-from orders import PROJECT_ROOT
-from orders.engine import ensure_model
-from orders.settings import Settings
+from config import PROJECT_ROOT
+from config.settings import Settings
+from nlu.tooling.engine import ensure_model
 from tests.conftest_db import pg_database_url, postgres_url  # noqa: F401
 from tests.fakes.telegram_api import FakeTelegram
 from tests.servers import redis_server

@@ -26,7 +26,7 @@ from telegram.ext import (
 from bot.app import BotApplication, build_application
 from bot.ordering import PerChatUpdateProcessor
 from bot.webhook import SECRET_HEADER, WebhookStats, create_webhook_app, register_webhook
-from orders.settings import Settings, SettingsError, load_settings
+from config.settings import Settings, SettingsError, load_settings
 from services import prepare_database
 from tests.e2e.conftest import make_settings
 from tests.fakes.telegram_api import FakeTelegram

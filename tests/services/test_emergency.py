@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from orders.i18n import t, ticket_status_name
-from orders.notices import render
-from orders.render import ticket_lines
+from desk.notices import render
+from desk.render import ticket_lines
+from i18n import t, ticket_status_name
 from services import emergency, workflow
 from services.alerts import AlertKind, Contact, record_alert
 from services.db import make_engine, make_sessionmaker, prepare_database

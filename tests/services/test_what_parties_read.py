@@ -10,7 +10,7 @@ import pytest
 import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orders.notices import render
+from desk.notices import render
 from services import workflow
 from services.errors import UnknownCategory
 from services.models import Resident, Ticket

@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from orders.settings import Settings
+from config.settings import Settings
 from services.db import make_sessionmaker
 from services.open311 import create_api_key
 from services.parties import Role, create_organisation, create_staff

@@ -18,8 +18,8 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orders.i18n import t
-from orders.settings import Settings
+from config.settings import Settings
+from i18n import t
 from services import workflow
 from services.models import OutboxMessage, Resident, Ticket
 from services.parties import create_organisation

@@ -25,9 +25,9 @@ from fastapi import FastAPI
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orders.frontdesk import Reply
-from orders.i18n import t
-from orders.settings import Settings
+from config.settings import Settings
+from desk.frontdesk import Reply
+from i18n import t
 from services import workflow
 from services.models import OutboxMessage
 from services.parties import create_organisation
@@ -489,7 +489,7 @@ async def test_nothing_is_live_without_a_choice_and_nothing_of_it_is_logged(
     history_settings: Settings,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # As `orders web` logs (orders/cli.py): INFO, httpx's request lines off.
+    # As `orders web` logs (app/cli.py): INFO, httpx's request lines off.
     caplog.set_level(logging.INFO)
     caplog.set_level(logging.WARNING, logger="httpx")
     conversation = await start(browser, history_settings)

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orders import PROJECT_ROOT
+from config import PROJECT_ROOT
 from services.db import make_engine, make_sessionmaker, prepare_database
 from services.parties import create_organisation
 from services.tickets import get_ticket
@@ -41,7 +41,7 @@ def web_processes(database_url: str, logs: Path, count: int = 2) -> Iterator[lis
             log = logs / f"web{index}.log"
             with log.open("wb") as output:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "orders.cli", "web"],
+                    [sys.executable, "-m", "app.cli", "web"],
                     cwd=PROJECT_ROOT,
                     env={
                         **env,

@@ -23,8 +23,8 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orders.i18n import t
-from orders.settings import Settings
+from config.settings import Settings
+from i18n import t
 from services.parties import Role
 from tests.servers import free_port
 from tests.web.conftest import Party, file, make_org, make_staff

@@ -19,8 +19,8 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orders.i18n import t
-from orders.settings import Settings
+from config.settings import Settings
+from i18n import t
 from tests.clock import ManualClock
 from tests.faults.servers import OwnRedis
 from tests.servers import redis_server

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from typer.testing import CliRunner
 
-from orders.cli import app as cli
-from orders.settings import Settings
+from app.cli import app as cli
+from config.settings import Settings
 from services import workflow
 from services.models import Organisation, Resident, Ticket
 from services.open311 import api_key_by_secret

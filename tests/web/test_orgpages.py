@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orders.i18n import t
+from i18n import t
 from services.models import OutboxMessage
 from services.reference.emergency_kinds import street_hotline
 from services.tickets import get_ticket

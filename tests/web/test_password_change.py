@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orders.i18n import t
+from i18n import t
 from services.models import Organisation, Staff, WebSession
 from services.parties import MIN_PASSWORD_LENGTH, verify_password
 from tests.web.conftest import make_org

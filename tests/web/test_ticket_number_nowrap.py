@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orders import PROJECT_ROOT
+from config import PROJECT_ROOT
 
 TEMPLATES = PROJECT_ROOT / "web" / "templates"
 STATIC = PROJECT_ROOT / "web" / "static"

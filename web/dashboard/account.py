@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from orders.i18n import t
+from i18n import t
 from services.models import Staff
 from services.parties import password_matches, set_staff_password
 from web.dashboard.common import language, render, see_other, transaction

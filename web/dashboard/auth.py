@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from orders.i18n import normalise_language
+from i18n import normalise_language
 from services.management import authenticate_staff, set_staff_language
 from web.dashboard.common import render, safe_next, see_other, transaction
 from web.login_throttle import account_key, client_ip, throttled_sentence, with_retry_after

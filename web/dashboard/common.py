@@ -13,7 +13,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orders.i18n import t
+from i18n import t
 from web.bounds import bounded_date
 from web.sessions import request_language
 from web.state import request_state

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from openpyxl import Workbook  # type: ignore[import-untyped]  # no stubs installed
 from openpyxl.styles import Font  # type: ignore[import-untyped]
 
-from orders.i18n import t
+from i18n import t
 from services.reports import (
     Durations,
     category_names,

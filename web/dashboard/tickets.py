@@ -17,7 +17,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orders.i18n import has_key, t
+from i18n import has_key, t
 from services import emergency, workflow
 from services.errors import (
     AlreadyHolds,

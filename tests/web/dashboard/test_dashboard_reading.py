@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orders.i18n import t
+from i18n import t
 from services.alerts import AlertKind, record_alert
 from services.reports import Durations
 from services.tickets import get_or_create_resident

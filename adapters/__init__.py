@@ -1,0 +1,1 @@
+"""Clients of the processes around us: the Rasa engine, Redis wake-ups and limits, readiness."""

@@ -1,0 +1,1 @@
+"""The terminal chat channel (`orders chat`), a sibling of bot/ and web/."""
