@@ -22,9 +22,10 @@ from bench.stack import BenchTelegram, Stack
 from services import make_engine, make_sessionmaker
 from services.models import Category, Community, Ticket
 from services.parties import create_organisation, redeem_link_code
-from services.tickets import get_or_create_resident
+from services.payloads import Action, encode
+from services.tickets import NewTicket, get_or_create_resident
 from services.workflow import file_ticket
-from tests.fakes.telegram_api import BotMessage, FakeUser
+from tests.fakes.telegram import BotMessage, FakeUser
 
 ORG_CHAT_BASE = 7_000_000
 RESIDENT_BASE = 8_000_000
@@ -88,21 +89,25 @@ async def _setup(stack: Stack, tickets: int) -> tuple[dict[str, int], dict[str, 
                 resident = await get_or_create_resident(
                     session, channel="telegram", external_id=str(user_id)
                 )
-                ticket = await file_ticket(
-                    session,
-                    resident=resident,
-                    category_code=code,
-                    description=f"按钮压测 {i}",
-                    address=f"{community.name_zh if community else ''} {i % 30 + 1}栋{i}室",
-                    latitude=None,
-                    longitude=None,
-                    preferred_time_text=None,
-                    preferred_time_at=None,
-                    phone="+8613812345678",
-                    photo_path=None,
-                    language="zh",
-                    idempotency_key=f"bench-button-{i}-{time.time_ns()}",
-                )
+                ticket = (
+                    await file_ticket(
+                        session,
+                        resident=resident,
+                        request=NewTicket(
+                            category_code=code,
+                            description=f"按钮压测 {i}",
+                            address=f"{community.name_zh if community else ''} {i % 30 + 1}栋{i}室",
+                            latitude=None,
+                            longitude=None,
+                            preferred_time_text=None,
+                            preferred_time_at=None,
+                            phone="+8613812345678",
+                            photo_path=None,
+                            language="zh",
+                            idempotency_key=f"bench-button-{i}-{time.time_ns()}",
+                        ),
+                    )
+                ).ticket
                 assert ticket.status == "published", ticket.status
                 org_chat[ticket.number] = chats[code]
                 resident_chat[ticket.number] = user_id
@@ -160,7 +165,7 @@ async def run_buttons(stack: Stack, *, tickets: int, concurrency: int) -> dict[s
         return answered - sent
 
     numbers = list(org_chat)
-    cards = await _wait_cards(fake, {n: (org_chat[n], f"o:claim:{n}") for n in numbers})
+    cards = await _wait_cards(fake, {n: (org_chat[n], encode(Action.CLAIM, n)) for n in numbers})
     numbers = [n for n in numbers if n in cards]
     phases: list[dict[str, Any]] = []
     everything: list[float] = []
@@ -175,20 +180,24 @@ async def run_buttons(stack: Stack, *, tickets: int, concurrency: int) -> dict[s
 
     meter = stack.cpu_meter()
     meter.start()
-    await run("claim", numbers, lambda n: press(org_chat[n], cards[n], f"o:claim:{n}"))
-    started = await _wait_cards(fake, {n: (org_chat[n], f"o:start:{n}") for n in numbers})
+    await run("claim", numbers, lambda n: press(org_chat[n], cards[n], encode(Action.CLAIM, n)))
+    started = await _wait_cards(fake, {n: (org_chat[n], encode(Action.START, n)) for n in numbers})
     await run(
         "start",
         list(started),
-        lambda n: press(org_chat[n], started[n], f"o:start:{n}"),
+        lambda n: press(org_chat[n], started[n], encode(Action.START, n)),
     )
-    working = await _wait_cards(fake, {n: (org_chat[n], f"o:done:{n}") for n in numbers})
-    await run("done", list(working), lambda n: press(org_chat[n], working[n], f"o:done:{n}"))
-    rating = await _wait_cards(fake, {n: (resident_chat[n], f"r:rate:{n}:5") for n in numbers})
+    working = await _wait_cards(fake, {n: (org_chat[n], encode(Action.DONE, n)) for n in numbers})
+    await run(
+        "done", list(working), lambda n: press(org_chat[n], working[n], encode(Action.DONE, n))
+    )
+    rating = await _wait_cards(
+        fake, {n: (resident_chat[n], encode(Action.RATE, n, 5)) for n in numbers}
+    )
     await run(
         "rate",
         list(rating),
-        lambda n: press(resident_chat[n], rating[n], f"r:rate:{n}:5"),
+        lambda n: press(resident_chat[n], rating[n], encode(Action.RATE, n, 5)),
     )
 
     async def status(n: str) -> float:

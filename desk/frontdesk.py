@@ -22,7 +22,7 @@ from adapters.ratelimit import Decision, RateLimiter
 from adapters.wakeup import Waker
 from config.settings import Settings
 from desk.render import ticket_lines
-from i18n import LANGUAGES, resolve_language, script_language, status_name, t
+from i18n import LANGUAGES, status_name, t
 from services import (
     IllegalTransition,
     NotYourTicket,
@@ -34,6 +34,9 @@ from services import (
     workflow,
 )
 from services.categories import list_categories
+from services.numbers import is_number
+from services.parsing import resolve_language, script_language
+from services.payloads import Action, choose_language, chosen_language, decode
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +48,6 @@ MAX_COMMENT_CHARS = 2000
 NOT_A_COMMENT = frozenset({"emergency", "human_handoff"})
 # Control characters a message may not carry into the store (PostgreSQL refuses NUL in
 # text); tab, newline and carriage return stay.
-_TICKET_NUMBER = re.compile(r"RO-\d{6}-\d{4,6}")
 _CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 
 
@@ -256,17 +258,18 @@ class FrontDesk:
 
     async def press(self, sender: Sender, data: str) -> list[Reply]:
         """A button the resident pressed (its payload)."""
-        if data.startswith("lang:"):
-            return await self.set_language(sender, data.removeprefix("lang:"))
-        if data.startswith("t:cancel:"):
-            return await self.cancel_ticket(sender, data.removeprefix("t:cancel:"))
+        chosen = chosen_language(data)
+        if chosen is not None:
+            return await self.set_language(sender, chosen)
+        found = decode(data)
+        if found is not None and found.action is Action.CANCEL:
+            return await self.cancel_ticket(sender, found.number)
         _, language = await self._resident(sender, None)
-        if data.startswith("t:keep:"):
+        if found is not None and found.action is Action.KEEP:
             # "No, keep it" under a cancel asked in words: nothing changes.
-            number = data.removeprefix("t:keep:")
-            if not _TICKET_NUMBER.fullmatch(number):
+            if not is_number(found.number) or found.extra:
                 return [Reply(t("button_expired", language))]
-            return [Reply(t("cancel_kept", language, number=number))]
+            return [Reply(t("cancel_kept", language, number=found.number))]
         if not data.startswith("/"):
             return [Reply(t("button_expired", language))]
         return await self._to_engine(sender, data, language)
@@ -298,7 +301,10 @@ class FrontDesk:
         return [
             Reply(
                 t("choose_language", language),
-                buttons=[Button("中文", "lang:zh"), Button("English", "lang:en")],
+                buttons=[
+                    Button("中文", choose_language("zh")),
+                    Button("English", choose_language("en")),
+                ],
             )
         ]
 

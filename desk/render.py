@@ -7,9 +7,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from i18n import t, ticket_status_name
+from services.lifecycle import OPEN
 from services.models import Category, Ticket
+from services.payloads import Action, encode
 
-CANCELLABLE = frozenset({"submitted", "published", "claimed", "in_progress", "reopened"})
+CANCELLABLE = OPEN
 
 
 def category_name(categories: Mapping[str, Category], code: str | None, language: str) -> str:
@@ -77,7 +79,7 @@ def ticket_lines(
 def cancel_buttons(tickets: Sequence[Ticket], language: str) -> list[tuple[str, str]]:
     """(title, callback data) of a cancel button for each ticket that can be cancelled."""
     return [
-        (t("cancel_button", language, number=ticket.number), f"t:cancel:{ticket.number}")
+        (t("cancel_button", language, number=ticket.number), encode(Action.CANCEL, ticket.number))
         for ticket in tickets
         if ticket.status in CANCELLABLE
     ]

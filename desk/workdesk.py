@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.wakeup import Waker
 from desk.frontdesk import Button, Reply, Sender, without_controls
-from i18n import resolve_language, t, ticket_status_name
+from i18n import t, ticket_status_name
 from services import emergency, matching, notify, workflow
 from services.errors import (
     AlreadyHolds,
@@ -31,16 +31,18 @@ from services.errors import (
     ServiceError,
     TicketNotFound,
 )
+from services.lifecycle import HELD_OPEN, OPEN
 from services.management import list_categories
 from services.models import Category, Organisation, Resident, Staff, Ticket
 from services.outbox import Button as OutboxButton
 from services.outbox import message_replied_to
+from services.parsing import resolve_language
 from services.parties import get_organisation, party_of_chat, redeem_link_code
+from services.payloads import WORK_PARTIES, Action, decode, encode, party_of
 from services.tickets import get_or_create_resident, get_ticket
 
 logger = logging.getLogger(__name__)
 
-PREFIXES = ("o:", "s:", "r:")
 RELEASE_REASONS = ("reason_busy", "reason_far", "reason_skill", "reason_other")
 REJECT_REASONS = ("reason_duplicate", "reason_scope", "reason_info", "reason_other")
 
@@ -55,7 +57,7 @@ class WorkResult:
 
 def handles(data: str) -> bool:
     """True for button data this desk answers."""
-    return data.startswith(PREFIXES)
+    return party_of(data) in WORK_PARTIES
 
 
 def _reason(code: str, allowed: tuple[str, ...]) -> str:
@@ -147,10 +149,11 @@ class WorkDesk:
     # --- presses --------------------------------------------------------------------------
 
     async def press(self, sender: Sender, data: str) -> WorkResult:
-        """Act on an o:/s:/r: button."""
-        kind, _, rest = data.partition(":")
-        action, _, args = rest.partition(":")
-        number, _, extra = args.partition(":")
+        """Act on an o:/s:/r: button (services.payloads)."""
+        kind = party_of(data)
+        found = decode(data)
+        action = found.action if found is not None else None
+        number, extra = (found.number, found.extra) if found is not None else ("", "")
         if kind == "r":
             return await self._resident_press(sender, action, number, extra)
         async with self._sessionmaker() as session:
@@ -201,7 +204,7 @@ class WorkDesk:
         return t("ticket_now", language, number=number, status=_status_of(ticket, language))
 
     async def _org_press(
-        self, org: Organisation, action: str, number: str, extra: str
+        self, org: Organisation, action: Action | None, number: str, extra: str
     ) -> WorkResult:
         language = org.language
 
@@ -229,25 +232,32 @@ class WorkDesk:
             await workflow.release(session, number=number, organisation=org, reason=reason)
             return WorkResult(replies=[Reply(t("ack_released", language, number=number))])
 
-        if action == "rel" and not extra:
+        if action is Action.RELEASE and not extra:
             return WorkResult(
                 replies=[
                     Reply(
                         t("ask_release_reason", language, number=number),
                         rows=[
-                            [Button(t(code, language), f"o:rel:{number}:{code}")]
+                            [Button(t(code, language), encode(Action.RELEASE, number, code))]
                             for code in RELEASE_REASONS
                         ],
                     )
                 ]
             )
-        handlers = {"claim": claim, "start": start, "done": done, "rel": release}
-        handler = handlers.get(action)
+        handlers = {
+            Action.CLAIM: claim,
+            Action.START: start,
+            Action.DONE: done,
+            Action.RELEASE: release,
+        }
+        handler = handlers.get(action) if action is not None else None
         if handler is None:
             return WorkResult(replies=[Reply(t("button_expired", language))])
         return await self._run(language, number, handler)
 
-    async def _staff_press(self, staff: Staff, action: str, number: str, extra: str) -> WorkResult:
+    async def _staff_press(
+        self, staff: Staff, action: Action | None, number: str, extra: str
+    ) -> WorkResult:
         language = staff.language
 
         async def approve(session: AsyncSession) -> WorkResult:
@@ -265,7 +275,7 @@ class WorkDesk:
         async def assign(session: AsyncSession) -> WorkResult:
             organisation = await get_organisation(session, int(extra))
             before = await get_ticket(session, number)
-            previous = before.organisation_id if before.status in workflow.HELD_BY else None
+            previous = before.organisation_id if before.status in HELD_OPEN else None
             try:
                 await workflow.assign(
                     session, number=number, staff=staff, organisation=organisation
@@ -323,34 +333,34 @@ class WorkDesk:
                 ]
             )
 
-        if action == "rej" and not extra:
+        if action is Action.REJECT and not extra:
             return WorkResult(
                 replies=[
                     Reply(
                         t("ask_reject_reason", language, number=number),
                         rows=[
-                            [Button(t(code, language), f"s:rej:{number}:{code}")]
+                            [Button(t(code, language), encode(Action.REJECT, number, code))]
                             for code in REJECT_REASONS
                         ],
                     )
                 ]
             )
-        if action == "asg" and not extra.isdigit():
+        if action is Action.ASSIGN and not extra.isdigit():
             return await self._assign_menu(language, number)
-        if action == "hand" and not extra:
+        if action is Action.HAND and not extra:
             return await self._category_menu(language, number)
         handlers = {
-            "ok": approve,
-            "rej": reject,
-            "asg": assign,
-            "close": close,
-            "ack": acknowledge,
-            "cb": called_back,
-            "arr": help_arrived,
-            "res": resolve,
-            "hand": hand,
+            Action.APPROVE: approve,
+            Action.REJECT: reject,
+            Action.ASSIGN: assign,
+            Action.CLOSE: close,
+            Action.ACKNOWLEDGE: acknowledge,
+            Action.CALLED_BACK: called_back,
+            Action.HELP_ARRIVED: help_arrived,
+            Action.RESOLVE: resolve,
+            Action.HAND: hand,
         }
-        handler = handlers.get(action)
+        handler = handlers.get(action) if action is not None else None
         if handler is None:
             return WorkResult(replies=[Reply(t("button_expired", language))])
         return await self._run(language, number, handler)
@@ -381,7 +391,7 @@ class WorkDesk:
                         [
                             Button(
                                 c.name_en if language == "en" else c.name_zh,
-                                f"s:hand:{number}:{c.code}",
+                                encode(Action.HAND, number, c.code),
                             )
                         ]
                         for c in categories
@@ -398,7 +408,7 @@ class WorkDesk:
                 ticket = await get_ticket(session, number)
                 # An emergency or hand-off has no category: it is handed on with one
                 # (s:hand), never assigned as it is.
-                if ticket.status not in workflow.ASSIGNABLE or emergency.awaiting_staff(ticket):
+                if ticket.status not in OPEN or emergency.awaiting_staff(ticket):
                     text = t(
                         "ticket_now",
                         language,
@@ -409,7 +419,7 @@ class WorkDesk:
                 organisations = await workflow.assignable(session, ticket)
                 holder = (
                     await get_organisation(session, ticket.organisation_id)
-                    if ticket.organisation_id is not None and ticket.status in workflow.HELD_BY
+                    if ticket.organisation_id is not None and ticket.status in HELD_OPEN
                     else None
                 )
         except TicketNotFound:
@@ -425,13 +435,16 @@ class WorkDesk:
             replies=[
                 Reply(
                     question,
-                    rows=[[Button(o.name, f"s:asg:{number}:{o.id}")] for o in organisations[:8]],
+                    rows=[
+                        [Button(o.name, encode(Action.ASSIGN, number, o.id))]
+                        for o in organisations[:8]
+                    ],
                 )
             ]
         )
 
     async def _resident_press(
-        self, sender: Sender, action: str, number: str, extra: str
+        self, sender: Sender, action: Action | None, number: str, extra: str
     ) -> WorkResult:
         async with self._sessionmaker() as session, session.begin():
             resident = await get_or_create_resident(
@@ -459,8 +472,8 @@ class WorkDesk:
             await workflow.follow(session, number=number, resident=resident)
             return WorkResult(replies=[Reply(t("ack_followed", language, number=number))])
 
-        handlers = {"rate": rate, "nf": not_fixed, "join": join}
-        handler = handlers.get(action)
+        handlers = {Action.RATE: rate, Action.NOT_FIXED: not_fixed, Action.FOLLOW: join}
+        handler = handlers.get(action) if action is not None else None
         if handler is None:
             return WorkResult(replies=[Reply(t("button_expired", language))])
         return await self._run(language, number, handler)

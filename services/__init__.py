@@ -25,6 +25,8 @@ from services.models import (
 )
 from services.reference import load_reference_data
 from services.tickets import (
+    Filed,
+    NewTicket,
     get_or_create_resident,
     get_ticket,
     list_resident_tickets,
@@ -40,7 +42,9 @@ __all__ = [
     "Base",
     "Category",
     "Community",
+    "Filed",
     "IllegalTransition",
+    "NewTicket",
     "NotYourTicket",
     "Organisation",
     "Resident",

@@ -46,6 +46,7 @@ from services.notify import (
 )
 from services.outbox import Button, Recipient, enqueue
 from services.parties import staff_chats, staff_sees
+from services.payloads import Action, encode
 from services.tickets import SYSTEM_ACTOR, aware_utc, get_ticket, transition
 
 S = TicketStatus
@@ -104,15 +105,14 @@ def alert_actions(ticket: Ticket) -> list[AlertAction]:
     return actions
 
 
-# Telegram callback data: s:<code>:<number>[:<category>] (docs/lifecycle.md).
-BUTTON_CODES: dict[AlertAction, str] = {
-    AlertAction.ACKNOWLEDGE: "ack",
-    AlertAction.CALLED_BACK: "cb",
-    AlertAction.HELP_ARRIVED: "arr",
-    AlertAction.RESOLVE: "res",
-    AlertAction.HAND_TO_ORGANISATION: "hand",
+# The button of each step (services.payloads; docs/lifecycle.md).
+PRESSES: dict[AlertAction, Action] = {
+    AlertAction.ACKNOWLEDGE: Action.ACKNOWLEDGE,
+    AlertAction.CALLED_BACK: Action.CALLED_BACK,
+    AlertAction.HELP_ARRIVED: Action.HELP_ARRIVED,
+    AlertAction.RESOLVE: Action.RESOLVE,
+    AlertAction.HAND_TO_ORGANISATION: Action.HAND,
 }
-ACTIONS_BY_CODE = {code: action for action, code in BUTTON_CODES.items()}
 
 
 def alert_buttons(ticket: Ticket) -> list[list[Button]]:
@@ -121,9 +121,9 @@ def alert_buttons(ticket: Ticket) -> list[list[Button]]:
     number = ticket.number
     rows: list[list[Button]] = []
     if AlertAction.ACKNOWLEDGE in actions:
-        rows.append([Button("btn_acknowledge", f"s:ack:{number}")])
+        rows.append([Button("btn_acknowledge", encode(Action.ACKNOWLEDGE, number))])
     facts = [
-        Button(f"btn_{action.value}", f"s:{BUTTON_CODES[action]}:{number}")
+        Button(f"btn_{action.value}", encode(PRESSES[action], number))
         for action in (AlertAction.CALLED_BACK, AlertAction.HELP_ARRIVED)
         if action in actions
     ]
@@ -132,8 +132,8 @@ def alert_buttons(ticket: Ticket) -> list[list[Button]]:
     if AlertAction.RESOLVE in actions:
         rows.append(
             [
-                Button("btn_resolve", f"s:res:{number}"),
-                Button("btn_hand_to_organisation", f"s:hand:{number}"),
+                Button("btn_resolve", encode(Action.RESOLVE, number)),
+                Button("btn_hand_to_organisation", encode(Action.HAND, number)),
             ]
         )
     return rows
@@ -442,7 +442,7 @@ async def hand_to_organisation(
         params={"category": localised(category.name_zh, category.name_en)},
         now=now,
     )
-    from services.workflow import offer  # workflow imports this module for the sweep
+    from services.workflow.offers import offer  # the sweep imports this module
 
     await offer(session, ticket, now=now)
     return ticket

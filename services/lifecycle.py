@@ -24,8 +24,6 @@ class TicketStatus(StrEnum):
 
 S = TicketStatus
 
-TERMINAL: frozenset[TicketStatus] = frozenset({S.CLOSED, S.REJECTED, S.CANCELLED, S.MERGED})
-
 # Every open state before `done` may be cancelled by the resident, closed by
 # staff with a reason, or merged into another ticket by staff.
 _ENDINGS = frozenset({S.CANCELLED, S.CLOSED, S.MERGED})
@@ -52,6 +50,34 @@ ALLOWED: dict[TicketStatus, frozenset[TicketStatus]] = {
     S.CANCELLED: frozenset(),
     S.MERGED: frozenset(),
 }
+
+# The statuses in which an organisation holds the ticket: it claimed it or was assigned it,
+# works on it, has done it (until the resident confirms), or has it back as not fixed.
+# The holder reads the resident's contact in these, and only in these.
+HOLDER_STATUSES = frozenset({S.CLAIMED, S.IN_PROGRESS, S.DONE, S.REOPENED})
+
+# Every other group is derived from the two facts above, so that a new status or move
+# changes them all at once.
+#: Ended: nothing moves on from here.
+TERMINAL: frozenset[TicketStatus] = frozenset(s for s, moves in ALLOWED.items() if not moves)
+#: Not ended: shown in the staff queue and the resident's list.
+ACTIVE: frozenset[TicketStatus] = frozenset(ALLOWED) - TERMINAL
+#: Still to be served: the resident may cancel it, staff may close, merge or assign it, and
+#: its deadlines run (everything active but `done`, which waits for the resident).
+OPEN: frozenset[TicketStatus] = frozenset(s for s, moves in ALLOWED.items() if S.CANCELLED in moves)
+#: Held and still to be served: staff may hand it on from its holder; it counts in the
+#: holder's load.
+HELD_OPEN: frozenset[TicketStatus] = HOLDER_STATUSES & OPEN
+#: In the holder's hands now: it may start or finish the work (a reopened ticket is
+#: claimed again first).
+IN_HAND: frozenset[TicketStatus] = frozenset(
+    s for s in HELD_OPEN if ALLOWED[s] & {S.IN_PROGRESS, S.DONE}
+)
+
+
+def values(statuses: frozenset[TicketStatus]) -> list[str]:
+    """The statuses as stored, sorted, for `Ticket.status.in_(...)`."""
+    return sorted(status.value for status in statuses)
 
 
 def check_transition(current: TicketStatus | str, new: TicketStatus | str) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.lifecycle import HELD_OPEN, values
 from services.lifecycle import TicketStatus as S
 from services.models import (
     Organisation,
@@ -70,7 +71,7 @@ async def standings(session: AsyncSession, organisation_ids: Sequence[int]) -> d
             select(Ticket.organisation_id, func.count().label("n"))
             .where(
                 Ticket.organisation_id.in_(ids),
-                Ticket.status.in_([S.CLAIMED, S.IN_PROGRESS, S.REOPENED]),
+                Ticket.status.in_(values(HELD_OPEN)),
             )
             .group_by(Ticket.organisation_id)
         )

@@ -25,6 +25,7 @@ from services.models import (
 )
 from services.outbox import SENT, Button, Recipient, enqueue
 from services.parties import organisation_chats, staff_chats
+from services.payloads import Action, encode
 from services.privacy import mask_text
 
 # Resident channels that have a sender for outbox messages (Telegram's notifier, the
@@ -319,35 +320,38 @@ async def hide_holder_cards(
 
 
 def offer_buttons(number: str) -> list[list[Button]]:
-    return [[Button("btn_claim", f"o:claim:{number}")]]
+    return [[Button("btn_claim", encode(Action.CLAIM, number))]]
 
 
 def claimed_buttons(number: str) -> list[list[Button]]:
     return [
-        [Button("btn_start", f"o:start:{number}")],
-        [Button("btn_release", f"o:rel:{number}")],
+        [Button("btn_start", encode(Action.START, number))],
+        [Button("btn_release", encode(Action.RELEASE, number))],
     ]
 
 
 def working_buttons(number: str) -> list[list[Button]]:
     return [
-        [Button("btn_done", f"o:done:{number}")],
-        [Button("btn_release", f"o:rel:{number}")],
+        [Button("btn_done", encode(Action.DONE, number))],
+        [Button("btn_release", encode(Action.RELEASE, number))],
     ]
 
 
 def rating_buttons(number: str) -> list[list[Button]]:
     return [
         [
-            Button("btn_stars", f"r:rate:{number}:{stars}", {"stars": stars})
+            Button("btn_stars", encode(Action.RATE, number, stars), {"stars": stars})
             for stars in range(1, 6)
         ],
-        [Button("btn_not_fixed", f"r:nf:{number}")],
+        [Button("btn_not_fixed", encode(Action.NOT_FIXED, number))],
     ]
 
 
 def review_buttons(number: str) -> list[list[Button]]:
     return [
-        [Button("btn_approve", f"s:ok:{number}"), Button("btn_reject", f"s:rej:{number}")],
-        [Button("btn_assign", f"s:asg:{number}")],
+        [
+            Button("btn_approve", encode(Action.APPROVE, number)),
+            Button("btn_reject", encode(Action.REJECT, number)),
+        ],
+        [Button("btn_assign", encode(Action.ASSIGN, number))],
     ]

@@ -27,7 +27,7 @@ from sqlalchemy import ColumnElement, Select, and_, case, false, func, literal, 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.emergency import ALERT_KINDS, needs_acknowledgement
-from services.lifecycle import TicketStatus
+from services.lifecycle import ACTIVE, IN_HAND, OPEN, TicketStatus, values
 from services.models import (
     Category,
     Community,
@@ -42,9 +42,6 @@ from services.models import (
 from services.tickets import aware_utc, get_ticket
 
 S = TicketStatus
-OPEN = (S.SUBMITTED, S.PUBLISHED, S.CLAIMED, S.IN_PROGRESS, S.REOPENED)
-# Not ended yet: open, or done and waiting for the resident's confirmation.
-ACTIVE = (*OPEN, S.DONE)
 COUNT_CAP = 10_000
 MAX_PER_PAGE = 200
 MAX_SEARCH = 100
@@ -163,7 +160,7 @@ def overdue_condition(categories: Sequence[Category], now: datetime) -> ColumnEl
         and_(Ticket.status == S.PUBLISHED.value, Ticket.published_at < claim_by),
         and_(Ticket.status == S.REOPENED.value, Ticket.updated_at < claim_by),
         and_(
-            Ticket.status.in_([S.CLAIMED.value, S.IN_PROGRESS.value]),
+            Ticket.status.in_(values(IN_HAND)),
             Ticket.claimed_at < done_by,
         ),
     )
@@ -182,7 +179,7 @@ def unacknowledged_condition() -> ColumnElement[bool]:
 def attention_condition(categories: Sequence[Category], now: datetime) -> ColumnElement[bool]:
     """SQL: an open ticket that is escalated, urgent or overdue."""
     return and_(
-        Ticket.status.in_([s.value for s in OPEN]),
+        Ticket.status.in_(values(OPEN)),
         or_(
             Ticket.escalated_at.is_not(None),
             Ticket.urgent.is_(True),
@@ -206,7 +203,7 @@ def deadline(ticket: Ticket, category: Category | None) -> datetime | None:
         since = ticket.published_at
     elif ticket.status == S.REOPENED:
         since = ticket.updated_at
-    elif ticket.status in (S.CLAIMED, S.IN_PROGRESS):
+    elif ticket.status in IN_HAND:
         since, limit = ticket.claimed_at, done
     else:
         return None
@@ -227,7 +224,7 @@ def is_overdue(ticket: Ticket, category: Category | None, now: datetime) -> bool
         since = ticket.published_at
     elif ticket.status == S.REOPENED:
         since = ticket.updated_at
-    elif ticket.status in (S.CLAIMED, S.IN_PROGRESS):
+    elif ticket.status in IN_HAND:
         since, limit = ticket.claimed_at, done
     else:
         return False
@@ -249,7 +246,7 @@ def _filtered(query: QueueQuery, categories: Sequence[Category], now: datetime) 
             )
         )
     if query.status == StatusFilter.ACTIVE:
-        statement = statement.where(Ticket.status.in_([s.value for s in ACTIVE]))
+        statement = statement.where(Ticket.status.in_(values(ACTIVE)))
     elif query.status != StatusFilter.ALL:
         statement = statement.where(Ticket.status == TicketStatus(query.status).value)
     if query.category:

@@ -7,8 +7,9 @@ the transaction (`async with session.begin():`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import CursorResult, Executable, select, update
@@ -29,6 +30,7 @@ from services.models import (
     TicketNumberSequence,
     utcnow,
 )
+from services.numbers import format_number
 
 # Ticket numbers carry the date residents and staff live in, not UTC's.
 NUMBER_TIMEZONE = ZoneInfo("Asia/Shanghai")
@@ -125,7 +127,7 @@ async def next_ticket_number(session: AsyncSession, now: datetime) -> str:
             .execution_options(synchronize_session=False)
         )
     ).scalar_one()
-    return f"RO-{day}-{last:04d}"
+    return format_number(day, last)
 
 
 async def ticket_by_key(session: AsyncSession, idempotency_key: str | None) -> Ticket | None:
@@ -181,35 +183,54 @@ async def insert_ticket(
     return ticket, True
 
 
+@dataclass(frozen=True)
+class NewTicket:
+    """What a resident asks for, as it is filed: the ticket's facts before it has a number.
+
+    Every channel and client builds one (the chat's form, Open311, the JSON API, the
+    staff desk); `idempotency_key` makes filing the same request twice file it once.
+    """
+
+    category_code: str
+    description: str
+    language: str
+    address: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    preferred_time_text: str | None = None
+    preferred_time_at: datetime | None = None
+    phone: str | None = None
+    photo_path: str | None = None
+    beneficiary: str | None = None
+    idempotency_key: str | None = None
+
+
+class Filed(NamedTuple):
+    """A filing's outcome: the ticket, and whether this call created it (False: the
+    request was filed before under the same key, or another request won the race)."""
+
+    ticket: Ticket
+    created: bool
+
+
 async def create_service_ticket(
     session: AsyncSession,
     *,
     resident: Resident,
-    category_code: str,
-    description: str,
-    address: str | None,
-    latitude: float | None,
-    longitude: float | None,
-    preferred_time_text: str | None,
-    preferred_time_at: datetime | None,
-    phone: str | None,
-    photo_path: str | None,
-    language: str,
-    idempotency_key: str | None,
+    request: NewTicket,
     now: datetime | None = None,
-    beneficiary: str | None = None,
-) -> tuple[Ticket, bool]:
+) -> Filed:
     """Store a resident's ticket (submitted, or published when its category needs no
     review), or return the one already filed with this key. Routing it to
     organisations and staff is services.workflow.file_ticket's job."""
-    existing = await ticket_by_key(session, idempotency_key)
+    existing = await ticket_by_key(session, request.idempotency_key)
     if existing is not None:
-        return existing, False
-    category = await session.get(Category, category_code)
+        return Filed(existing, False)
+    category = await session.get(Category, request.category_code)
     if category is None:
-        raise UnknownCategory(category_code, await category_codes(session))
+        raise UnknownCategory(request.category_code, await category_codes(session))
     community = await find_community(
-        session, address=address, latitude=latitude, longitude=longitude
+        session, address=request.address, latitude=request.latitude, longitude=request.longitude
     )
     now = aware_utc(now)
     ticket = Ticket(
@@ -218,29 +239,30 @@ async def create_service_ticket(
         category_code=category.code,
         community_id=community.id if community is not None else None,
         status=TicketStatus.SUBMITTED if category.needs_review else TicketStatus.PUBLISHED,
-        description=description,
-        address=address,
-        latitude=latitude,
-        longitude=longitude,
-        preferred_time_text=preferred_time_text,
-        preferred_time_at=preferred_time_at,
-        phone=phone,
-        beneficiary=beneficiary,
-        photo_path=photo_path,
-        language=language,
+        description=request.description,
+        address=request.address,
+        latitude=request.latitude,
+        longitude=request.longitude,
+        preferred_time_text=request.preferred_time_text,
+        preferred_time_at=request.preferred_time_at,
+        phone=request.phone,
+        beneficiary=request.beneficiary,
+        photo_path=request.photo_path,
+        language=request.language,
         channel=resident.channel,
-        idempotency_key=idempotency_key,
+        idempotency_key=request.idempotency_key,
         created_at=now,
         updated_at=now,
         published_at=None if category.needs_review else now,
     )
-    return await insert_ticket(
+    ticket, created = await insert_ticket(
         session,
         ticket,
         actor=resident_actor(resident),
         note=None,
         auto_published=not category.needs_review,
     )
+    return Filed(ticket, created)
 
 
 async def list_resident_tickets(

@@ -33,10 +33,12 @@ from desk.frontdesk import MAX_MESSAGE_CHARS, Button, FrontDesk, Reply, Sender
 from desk.notices import render as render_notice
 from desk.render import CANCELLABLE, category_name, local_time
 from desk.workdesk import WorkDesk, handles
-from i18n import LANGUAGES, resolve_language, t, ticket_status_name
+from i18n import LANGUAGES, t, ticket_status_name
 from services.categories import list_categories
 from services.models import Resident
 from services.outbox import lease_due, mark_sent
+from services.parsing import resolve_language
+from services.payloads import Action, encode
 from services.tickets import get_or_create_resident, list_resident_tickets
 from web.chat_history import Line, recent_conversation
 from web.chat_identity import (
@@ -456,18 +458,22 @@ async def tickets(request: Request, chat: ChatDep) -> Response:
                 ),
                 "description": ticket.description,
                 "created": local_time(ticket.created_at, timezone),
-                "cancel": f"t:cancel:{ticket.number}" if ticket.status in CANCELLABLE else None,
+                "cancel": encode(Action.CANCEL, ticket.number)
+                if ticket.status in CANCELLABLE
+                else None,
                 # A done ticket is rated or sent back from the list too (the prompt
                 # may be long gone): the same payloads as the "done" notice's buttons.
                 "rate": (
                     [
-                        {"stars": stars, "payload": f"r:rate:{ticket.number}:{stars}"}
+                        {"stars": stars, "payload": encode(Action.RATE, ticket.number, stars)}
                         for stars in range(1, 6)
                     ]
                     if ticket.status == "done"
                     else []
                 ),
-                "not_fixed": f"r:nf:{ticket.number}" if ticket.status == "done" else None,
+                "not_fixed": encode(Action.NOT_FIXED, ticket.number)
+                if ticket.status == "done"
+                else None,
             }
             for ticket in rows
         ]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,6 +35,7 @@ from desk.frontdesk import Reply, Sender, replies_from_engine
 from desk.notices import render as render_notice
 from i18n import t
 from services.models import OutboxMessage, Ticket
+from services.payloads import Action, decode
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ PAYLOAD_WORDS = {
     "share_photo": "web_photo",
 }
 # Buttons that ask about a done ticket: answered once the ticket is no longer done.
-_ABOUT_DONE = re.compile(r"r:(?:rate|nf):(RO-\d{6}-\d{4,})(?::\d)?")
+_ABOUT_DONE = frozenset({Action.RATE, Action.NOT_FIXED})
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,8 @@ async def _still_open(session: AsyncSession, line: Line) -> bool:
     payloads = [b.payload for b in line.reply.buttons] + [
         b.payload for row in line.reply.rows for b in row
     ]
-    numbers = {m.group(1) for p in payloads if (m := _ABOUT_DONE.fullmatch(p))}
+    presses = [decode(payload) for payload in payloads]
+    numbers = {p.number for p in presses if p is not None and p.action in _ABOUT_DONE}
     if not numbers:
         return True
     statuses = await session.scalars(select(Ticket.status).where(Ticket.number.in_(numbers)))

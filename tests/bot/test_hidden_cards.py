@@ -15,8 +15,8 @@ from adapters.wakeup import Waker
 from bot.notifier import Notifier
 from services import make_engine, make_sessionmaker, prepare_database, workflow
 from services.parties import create_organisation, redeem_link_code
-from services.tickets import get_or_create_resident
-from tests.fakes.telegram_api import FakeTelegram
+from services.tickets import NewTicket, get_or_create_resident
+from tests.fakes.telegram import FakeTelegram
 
 ORG_CHAT = 82001
 WORDS = "我住3栋2单元501室，电话13812345678"
@@ -61,21 +61,25 @@ async def test_a_release_edits_the_old_holders_card_into_the_masked_one(
             session, code=credentials.link_code, channel="telegram", chat_id=str(ORG_CHAT)
         )
         resident = await get_or_create_resident(session, channel="cli", external_id="r1")
-        ticket = await workflow.file_ticket(
-            session,
-            resident=resident,
-            category_code="repair",
-            description=WORDS,
-            address="幸福小区3栋2单元501",
-            latitude=None,
-            longitude=None,
-            preferred_time_text="明天下午三点",
-            preferred_time_at=None,
-            phone=PHONE,
-            photo_path=None,
-            language="zh",
-            idempotency_key=None,
-        )
+        ticket = (
+            await workflow.file_ticket(
+                session,
+                resident=resident,
+                request=NewTicket(
+                    category_code="repair",
+                    description=WORDS,
+                    address="幸福小区3栋2单元501",
+                    latitude=None,
+                    longitude=None,
+                    preferred_time_text="明天下午三点",
+                    preferred_time_at=None,
+                    phone=PHONE,
+                    photo_path=None,
+                    language="zh",
+                    idempotency_key=None,
+                ),
+            )
+        ).ticket
         number = ticket.number
     await notifier.drain()
     user = fake.user(ORG_CHAT)

@@ -18,7 +18,7 @@ from i18n import t
 from services import make_engine, make_sessionmaker, prepare_database, workflow
 from services.models import Organisation
 from services.parties import create_organisation, redeem_link_code
-from services.tickets import get_or_create_resident
+from services.tickets import NewTicket, get_or_create_resident
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -53,21 +53,25 @@ async def test_the_claim_button_tells_an_outsider_nothing_of_the_holder(db: Sess
     offered = await linked_org(db, "后到维修队", ["repair"], "9002")
     async with db() as session, session.begin():
         resident = await get_or_create_resident(session, channel="cli", external_id="r")
-        ticket = await workflow.file_ticket(
-            session,
-            resident=resident,
-            category_code="repair",
-            description="厨房水管漏水",
-            address="幸福小区3栋501",
-            latitude=None,
-            longitude=None,
-            preferred_time_text=None,
-            preferred_time_at=None,
-            phone="+8613812345678",
-            photo_path=None,
-            language="zh",
-            idempotency_key=None,
-        )
+        ticket = (
+            await workflow.file_ticket(
+                session,
+                resident=resident,
+                request=NewTicket(
+                    category_code="repair",
+                    description="厨房水管漏水",
+                    address="幸福小区3栋501",
+                    latitude=None,
+                    longitude=None,
+                    preferred_time_text=None,
+                    preferred_time_at=None,
+                    phone="+8613812345678",
+                    photo_path=None,
+                    language="zh",
+                    idempotency_key=None,
+                ),
+            )
+        ).ticket
         number = ticket.number
         await workflow.claim(session, number=number, organisation=holder)
     elders = await linked_org(db, "助老服务社", ["elder_care"], "9003")

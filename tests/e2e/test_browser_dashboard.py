@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services import workflow
 from services.models import Category, Resident
 from services.parties import Role, create_organisation, create_staff
-from services.tickets import get_or_create_resident, get_ticket
+from services.tickets import NewTicket, get_or_create_resident, get_ticket
 from tests.e2e.test_lifecycle import expect, expect_button, link
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 
 PASSWORD = "dashboard-e2e-password"
 LIVE_TIMEOUT_MS = 20_000
@@ -32,21 +32,25 @@ async def _file_counselling(db: async_sessionmaker[AsyncSession], description: s
         resident = await get_or_create_resident(
             session, channel="cli", external_id="dashboard-e2e", display_name="Resident"
         )
-        ticket = await workflow.file_ticket(
-            session,
-            resident=resident,
-            category_code="counselling",
-            description=description,
-            address="幸福小区3栋2单元501",
-            latitude=31.205,
-            longitude=121.435,
-            preferred_time_text="明天上午",
-            preferred_time_at=None,
-            phone="+8613812345678",
-            photo_path=None,
-            language="zh",
-            idempotency_key=None,
-        )
+        ticket = (
+            await workflow.file_ticket(
+                session,
+                resident=resident,
+                request=NewTicket(
+                    category_code="counselling",
+                    description=description,
+                    address="幸福小区3栋2单元501",
+                    latitude=31.205,
+                    longitude=121.435,
+                    preferred_time_text="明天上午",
+                    preferred_time_at=None,
+                    phone="+8613812345678",
+                    photo_path=None,
+                    language="zh",
+                    idempotency_key=None,
+                ),
+            )
+        ).ticket
         assert ticket.status == "submitted"
         return ticket.number
 

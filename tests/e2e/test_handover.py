@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services import Ticket, TicketEvent, workflow
 from services.models import utcnow
-from services.tickets import get_or_create_resident
+from services.tickets import NewTicket, get_or_create_resident
 from tests.e2e.test_lifecycle import expect, link, org, staff_member, ticket
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 
 PHONE = "+8613812345678"
 ADDRESS = "幸福小区3栋2单元501"
@@ -36,21 +36,25 @@ async def test_staff_hand_a_claimed_ticket_to_another_organisation(
         who = await get_or_create_resident(
             session, channel="telegram", external_id=str(resident.user_id)
         )
-        filed = await workflow.file_ticket(
-            session,
-            resident=who,
-            category_code="medical",
-            description=WORDS,
-            address=ADDRESS,
-            latitude=None,
-            longitude=None,
-            preferred_time_text="明天上午",
-            preferred_time_at=None,
-            phone=PHONE,
-            photo_path=None,
-            language="zh",
-            idempotency_key=None,
-        )
+        filed = (
+            await workflow.file_ticket(
+                session,
+                resident=who,
+                request=NewTicket(
+                    category_code="medical",
+                    description=WORDS,
+                    address=ADDRESS,
+                    latitude=None,
+                    longitude=None,
+                    preferred_time_text="明天上午",
+                    preferred_time_at=None,
+                    phone=PHONE,
+                    photo_path=None,
+                    language="zh",
+                    idempotency_key=None,
+                ),
+            )
+        ).ticket
         number = filed.number
 
     # The first organisation claims it and gets the contact.

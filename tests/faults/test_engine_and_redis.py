@@ -25,7 +25,7 @@ from sqlalchemy import select
 from i18n import t
 from services import Ticket, workflow
 from services.parties import create_organisation, redeem_link_code
-from services.tickets import get_or_create_resident
+from services.tickets import NewTicket, get_or_create_resident
 from tests.e2e.test_filing import NUMBER
 from tests.faults.stack import Stack, one, running_stack
 
@@ -120,21 +120,25 @@ async def test_redis_stopped_then_back(tmp_path: Path) -> None:
         # web chat's API, Open311 and the dashboard do) is stored, and its card is sent.
         async with stack.db() as session, session.begin():
             resident = await get_or_create_resident(session, channel="web", external_id="w1")
-            filed = await workflow.file_ticket(
-                session,
-                resident=resident,
-                category_code="repair",
-                description="楼道水管漏水",
-                address="和平新村5号楼",
-                latitude=None,
-                longitude=None,
-                preferred_time_text=None,
-                preferred_time_at=None,
-                phone=None,
-                photo_path=None,
-                language="zh",
-                idempotency_key=None,
-            )
+            filed = (
+                await workflow.file_ticket(
+                    session,
+                    resident=resident,
+                    request=NewTicket(
+                        category_code="repair",
+                        description="楼道水管漏水",
+                        address="和平新村5号楼",
+                        latitude=None,
+                        longitude=None,
+                        preferred_time_text=None,
+                        preferred_time_at=None,
+                        phone=None,
+                        photo_path=None,
+                        language="zh",
+                        idempotency_key=None,
+                    ),
+                )
+            ).ticket
         card = await one(org_chat, wait=30)  # the notifier polls: Redis is only a wake-up
         assert filed.number in (card.text or "")
         assert organisation.id

@@ -23,9 +23,9 @@ from bot.notifier import Notifier
 from desk.frontdesk import FrontDesk, Sender
 from services import make_engine, make_sessionmaker, prepare_database, workflow
 from services.models import Ticket
-from services.tickets import get_or_create_resident
+from services.tickets import NewTicket, get_or_create_resident
 from tests.e2e.conftest import make_settings
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 from tests.faults.servers import FakeEngine
 from tests.servers import free_port
 from tests.services.helpers import make_org
@@ -71,21 +71,25 @@ async def test_phone_and_address_never_logged(
         async with sessions() as session, session.begin():
             who = await get_or_create_resident(session, channel="telegram", external_id="61001")
             org = await make_org(session, communities=None)
-            ticket = await workflow.file_ticket(
-                session,
-                resident=who,
-                category_code="repair",
-                description=text,
-                address=ADDRESS,
-                latitude=31.2,
-                longitude=121.4,
-                preferred_time_text="明天",
-                preferred_time_at=None,
-                phone=PHONE,
-                photo_path=None,
-                language="zh",
-                idempotency_key=None,
-            )
+            ticket = (
+                await workflow.file_ticket(
+                    session,
+                    resident=who,
+                    request=NewTicket(
+                        category_code="repair",
+                        description=text,
+                        address=ADDRESS,
+                        latitude=31.2,
+                        longitude=121.4,
+                        preferred_time_text="明天",
+                        preferred_time_at=None,
+                        phone=PHONE,
+                        photo_path=None,
+                        language="zh",
+                        idempotency_key=None,
+                    ),
+                )
+            ).ticket
             await workflow.claim(session, number=ticket.number, organisation=org.organisation)
             number, resident_id = ticket.number, who.id
         notifier = Notifier(bot, sessions, Waker(None))

@@ -26,8 +26,8 @@ from bot.notifier import Notifier
 from services import make_engine, make_sessionmaker, prepare_database, workflow
 from services.models import OutboxMessage, Ticket, TicketEvent
 from services.outbox import Recipient, enqueue
-from services.tickets import get_or_create_resident, ticket_by_key
-from tests.fakes.telegram_api import FakeTelegram
+from services.tickets import NewTicket, get_or_create_resident, ticket_by_key
+from tests.fakes.telegram import FakeTelegram
 from tests.faults.servers import OwnPostgres
 
 FILERS = 8
@@ -79,21 +79,25 @@ async def test_postgres_restart_under_load(own_postgres: OwnPostgres) -> None:
                     if earlier is not None:  # the lost answer was a commit after all
                         acknowledged[key] = earlier.number
                         return
-                    ticket = await workflow.file_ticket(
-                        session,
-                        resident=resident,
-                        category_code="repair",
-                        description=f"水管漏水 {key}",
-                        address="幸福小区1栋101",
-                        latitude=None,
-                        longitude=None,
-                        preferred_time_text=None,
-                        preferred_time_at=None,
-                        phone=None,
-                        photo_path=None,
-                        language="zh",
-                        idempotency_key=key,
-                    )
+                    ticket = (
+                        await workflow.file_ticket(
+                            session,
+                            resident=resident,
+                            request=NewTicket(
+                                category_code="repair",
+                                description=f"水管漏水 {key}",
+                                address="幸福小区1栋101",
+                                latitude=None,
+                                longitude=None,
+                                preferred_time_text=None,
+                                preferred_time_at=None,
+                                phone=None,
+                                photo_path=None,
+                                language="zh",
+                                idempotency_key=key,
+                            ),
+                        )
+                    ).ticket
                     number = ticket.number
                     enqueue(
                         session,

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nlu.actions import ActionSubmitRequest
-from services.tickets import get_or_create_resident
+from services.tickets import NewTicket, get_or_create_resident
 from services.workflow import file_ticket
 from tests.nlu.trackers import Domain, make_tracker, responses, run
 
@@ -42,21 +42,25 @@ async def test_the_offer_shows_the_problem_and_none_of_the_neighbours_words(
         neighbour = await get_or_create_resident(
             session, channel="open311", external_id=uuid.uuid4().hex
         )
-        ticket = await file_ticket(
-            session,
-            resident=neighbour,
-            category_code="repair",
-            description=WORDS,
-            address="幸福小区42栋3单元701",
-            latitude=None,
-            longitude=None,
-            preferred_time_text=None,
-            preferred_time_at=None,
-            phone="+8613966667777",
-            photo_path=None,
-            language="zh",
-            idempotency_key=None,
-        )
+        ticket = (
+            await file_ticket(
+                session,
+                resident=neighbour,
+                request=NewTicket(
+                    category_code="repair",
+                    description=WORDS,
+                    address="幸福小区42栋3单元701",
+                    latitude=None,
+                    longitude=None,
+                    preferred_time_text=None,
+                    preferred_time_at=None,
+                    phone="+8613966667777",
+                    photo_path=None,
+                    language="zh",
+                    idempotency_key=None,
+                ),
+            )
+        ).ticket
         number = ticket.number
     slots = {
         "category": "repair",

@@ -29,7 +29,7 @@ from services.categories import list_categories
 from services.models import TicketFollower
 from services.parties import create_organisation
 from services.reference import category_codes
-from services.tickets import get_or_create_resident, get_ticket
+from services.tickets import NewTicket, get_or_create_resident, get_ticket
 from tests.nlu.trackers import (
     FORM,
     NUMBER,
@@ -174,21 +174,25 @@ async def _filed_ticket(database: Sessions, sender: str) -> Ticket:
     channel, external_id = sender.split(":", 1)
     async with database() as session, session.begin():
         resident = await get_or_create_resident(session, channel=channel, external_id=external_id)
-        return await file_ticket(
-            session,
-            resident=resident,
-            category_code="repair",
-            description="厨房水管漏水",
-            address="幸福路88弄3号1201室",
-            latitude=None,
-            longitude=None,
-            preferred_time_text=None,
-            preferred_time_at=None,
-            phone="+8613812345678",
-            photo_path=None,
-            language="zh",
-            idempotency_key=None,
-        )
+        return (
+            await file_ticket(
+                session,
+                resident=resident,
+                request=NewTicket(
+                    category_code="repair",
+                    description="厨房水管漏水",
+                    address="幸福路88弄3号1201室",
+                    latitude=None,
+                    longitude=None,
+                    preferred_time_text=None,
+                    preferred_time_at=None,
+                    phone="+8613812345678",
+                    photo_path=None,
+                    language="zh",
+                    idempotency_key=None,
+                ),
+            )
+        ).ticket
 
 
 async def test_status_answers_who_has_the_ticket_and_how_long_it_waited(

@@ -23,7 +23,7 @@ from services.models import (
     TicketOffer,
 )
 from services.parties import Credentials, create_organisation, create_staff, redeem_link_code
-from services.tickets import get_or_create_resident
+from services.tickets import NewTicket, get_or_create_resident
 from services.workflow import file_ticket
 
 NOW = datetime(2031, 5, 6, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -146,22 +146,26 @@ async def file(
     description: str = "厨房水管漏水",
     phone: str | None = PHONE,
 ) -> Ticket:
-    return await file_ticket(
-        session,
-        resident=who,
-        category_code=category,
-        description=description,
-        address=address,
-        latitude=None,
-        longitude=None,
-        preferred_time_text="明天下午",
-        preferred_time_at=None,
-        phone=phone,
-        photo_path=None,
-        language="zh",
-        idempotency_key=key,
-        now=now,
-    )
+    return (
+        await file_ticket(
+            session,
+            resident=who,
+            now=now,
+            request=NewTicket(
+                category_code=category,
+                description=description,
+                address=address,
+                latitude=None,
+                longitude=None,
+                preferred_time_text="明天下午",
+                preferred_time_at=None,
+                phone=phone,
+                photo_path=None,
+                language="zh",
+                idempotency_key=key,
+            ),
+        )
+    ).ticket
 
 
 async def events(session: AsyncSession, ticket: Ticket) -> list[TicketEvent]:

@@ -21,6 +21,7 @@ from services import (
     make_sessionmaker,
     transition,
 )
+from services.tickets import NewTicket
 
 
 def _unique(prefix: str) -> str:
@@ -32,22 +33,26 @@ async def _file_in_own_transaction(
 ) -> str:
     async with make_sessionmaker(engine)() as session, session.begin():
         resident = await get_or_create_resident(session, channel="cli", external_id=external_id)
-        ticket = await file_ticket(
-            session,
-            resident=resident,
-            category_code="housekeeping",
-            description="上门理发",
-            address=None,
-            latitude=None,
-            longitude=None,
-            preferred_time_text=None,
-            preferred_time_at=None,
-            phone=None,
-            photo_path=None,
-            language="zh",
-            idempotency_key=key,
-            now=now,
-        )
+        ticket = (
+            await file_ticket(
+                session,
+                resident=resident,
+                now=now,
+                request=NewTicket(
+                    category_code="housekeeping",
+                    description="上门理发",
+                    address=None,
+                    latitude=None,
+                    longitude=None,
+                    preferred_time_text=None,
+                    preferred_time_at=None,
+                    phone=None,
+                    photo_path=None,
+                    language="zh",
+                    idempotency_key=key,
+                ),
+            )
+        ).ticket
         return ticket.number
 
 

@@ -32,6 +32,7 @@ from services import (
     transition,
     workflow,
 )
+from services.tickets import NewTicket
 
 NOW = datetime(2031, 3, 4, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 
@@ -51,22 +52,26 @@ async def _file(
     now: datetime = NOW,
     address: str | None = "幸福路88弄3号",
 ) -> Ticket:
-    return await file_ticket(
-        session,
-        resident=resident,
-        category_code=category_code,
-        description="厨房水管漏水",
-        address=address,
-        latitude=None,
-        longitude=None,
-        preferred_time_text=None,
-        preferred_time_at=None,
-        phone=None,
-        photo_path=None,
-        language="zh",
-        idempotency_key=key,
-        now=now,
-    )
+    return (
+        await file_ticket(
+            session,
+            resident=resident,
+            now=now,
+            request=NewTicket(
+                category_code=category_code,
+                description="厨房水管漏水",
+                address=address,
+                latitude=None,
+                longitude=None,
+                preferred_time_text=None,
+                preferred_time_at=None,
+                phone=None,
+                photo_path=None,
+                language="zh",
+                idempotency_key=key,
+            ),
+        )
+    ).ticket
 
 
 async def _events(session: AsyncSession, ticket: Ticket) -> list[TicketEvent]:
@@ -107,22 +112,26 @@ async def test_load_reference_data_is_idempotent_and_refreshes_names(
 async def test_file_ticket_stores_every_field(session: AsyncSession) -> None:
     resident = await _resident(session)
     preferred = datetime(2031, 3, 5, 15, 0, tzinfo=timezone(timedelta(hours=8)))
-    ticket = await file_ticket(
-        session,
-        resident=resident,
-        category_code="legal_aid",
-        description="老板拖欠工资三个月",
-        address="和平新村5号楼",
-        latitude=31.205,
-        longitude=121.445,
-        preferred_time_text="明天下午三点",
-        preferred_time_at=preferred,
-        phone="+8613800138000",
-        photo_path="photos/abc.jpg",
-        language="zh",
-        idempotency_key="telegram:update:1",
-        now=NOW,
-    )
+    ticket = (
+        await file_ticket(
+            session,
+            resident=resident,
+            now=NOW,
+            request=NewTicket(
+                category_code="legal_aid",
+                description="老板拖欠工资三个月",
+                address="和平新村5号楼",
+                latitude=31.205,
+                longitude=121.445,
+                preferred_time_text="明天下午三点",
+                preferred_time_at=preferred,
+                phone="+8613800138000",
+                photo_path="photos/abc.jpg",
+                language="zh",
+                idempotency_key="telegram:update:1",
+            ),
+        )
+    ).ticket
     number = ticket.number
     session.expunge_all()
     stored = await get_ticket(session, number)

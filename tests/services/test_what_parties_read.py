@@ -15,6 +15,7 @@ from services import workflow
 from services.errors import UnknownCategory
 from services.models import Resident, Ticket
 from services.notify import absolute_time, preferred_time
+from services.tickets import NewTicket
 from services.workflow import file_ticket
 from tests.services.helpers import (
     NOW,
@@ -40,22 +41,26 @@ async def _file(
     at: datetime | None,
     category: str = "repair",
 ) -> Ticket:
-    return await file_ticket(
-        session,
-        resident=who,
-        category_code=category,
-        description="厨房水管漏水",
-        address=XINGFULI,
-        latitude=None,
-        longitude=None,
-        preferred_time_text=words,
-        preferred_time_at=at,
-        phone=PHONE,
-        photo_path=None,
-        language="zh",
-        idempotency_key=None,
-        now=NOW,
-    )
+    return (
+        await file_ticket(
+            session,
+            resident=who,
+            now=NOW,
+            request=NewTicket(
+                category_code=category,
+                description="厨房水管漏水",
+                address=XINGFULI,
+                latitude=None,
+                longitude=None,
+                preferred_time_text=words,
+                preferred_time_at=at,
+                phone=PHONE,
+                photo_path=None,
+                language="zh",
+                idempotency_key=None,
+            ),
+        )
+    ).ticket
 
 
 def test_absolute_time_in_both_languages_and_the_local_zone() -> None:

@@ -20,7 +20,7 @@ from services.errors import (
 from services.lifecycle import TicketStatus
 from services.models import OutboxMessage, Resident, Ticket
 from services.parties import set_organisation_active
-from services.tickets import get_or_create_resident, get_ticket, set_resident_language
+from services.tickets import NewTicket, get_or_create_resident, get_ticket, set_resident_language
 from services.workflow import file_ticket
 from tests.services.helpers import (
     NOW,
@@ -486,22 +486,26 @@ async def test_resident_language_choice_and_location_on_the_card(session: AsyncS
     org = await make_org(session)
     owner = await resident(session)
     await set_resident_language(session, owner, language="zh", choice="en")
-    ticket = await file_ticket(
-        session,
-        resident=owner,
-        category_code="repair",
-        description="leak",
-        address=None,
-        latitude=31.2051234,
-        longitude=121.4351234,
-        preferred_time_text=None,
-        preferred_time_at=None,
-        phone=None,
-        photo_path=None,
-        language="zh",
-        idempotency_key=None,
-        now=NOW,
-    )
+    ticket = (
+        await file_ticket(
+            session,
+            resident=owner,
+            now=NOW,
+            request=NewTicket(
+                category_code="repair",
+                description="leak",
+                address=None,
+                latitude=31.2051234,
+                longitude=121.4351234,
+                preferred_time_text=None,
+                preferred_time_at=None,
+                phone=None,
+                photo_path=None,
+                language="zh",
+                idempotency_key=None,
+            ),
+        )
+    ).ticket
     [offered] = await outbox(session, chat=org.chat)
     assert offered.params["time"] == "-"
     assert "location" not in offered.params

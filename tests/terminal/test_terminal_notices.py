@@ -17,7 +17,7 @@ from desk.workdesk import WorkDesk
 from i18n import t
 from services import make_engine, make_sessionmaker, prepare_database, workflow
 from services.parties import create_organisation
-from services.tickets import get_or_create_resident, get_ticket
+from services.tickets import NewTicket, get_or_create_resident, get_ticket
 from terminal.chat import _handle, notices, render
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -40,21 +40,25 @@ async def test_claimed_and_done_notices_then_rating_from_the_terminal(
         organisation, _ = await create_organisation(
             session, name="安心维修队", categories=["repair"], communities=None
         )
-        ticket = await workflow.file_ticket(
-            session,
-            resident=resident,
-            category_code="repair",
-            description="厨房水管漏水",
-            address="幸福小区3栋501",
-            latitude=None,
-            longitude=None,
-            preferred_time_text="明天",
-            preferred_time_at=None,
-            phone="+8613812345678",
-            photo_path=None,
-            language="zh",
-            idempotency_key=None,
-        )
+        ticket = (
+            await workflow.file_ticket(
+                session,
+                resident=resident,
+                request=NewTicket(
+                    category_code="repair",
+                    description="厨房水管漏水",
+                    address="幸福小区3栋501",
+                    latitude=None,
+                    longitude=None,
+                    preferred_time_text="明天",
+                    preferred_time_at=None,
+                    phone="+8613812345678",
+                    photo_path=None,
+                    language="zh",
+                    idempotency_key=None,
+                ),
+            )
+        ).ticket
         number = ticket.number
         await workflow.claim(session, number=number, organisation=organisation)
     [claimed] = await notices(db, "me")

@@ -14,10 +14,10 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from config.settings import Settings
+from services.api_clients import create_api_key
 from services.db import make_sessionmaker
-from services.open311 import create_api_key
 from services.parties import Role, create_organisation, create_staff
-from services.tickets import get_or_create_resident
+from services.tickets import NewTicket, get_or_create_resident
 from services.workflow import file_ticket
 from tests.conftest_db import *  # noqa: F403
 from web.app import create_app
@@ -118,21 +118,25 @@ async def file(
         resident = await get_or_create_resident(
             session, channel="cli", external_id=unique("resident")
         )
-        ticket = await file_ticket(
-            session,
-            resident=resident,
-            category_code=category,
-            description=description,
-            address=address,
-            latitude=31.2050,
-            longitude=121.4350,
-            preferred_time_text="明天下午三点",
-            preferred_time_at=None,
-            phone=phone,
-            photo_path=None,
-            language="zh",
-            idempotency_key=None,
-        )
+        ticket = (
+            await file_ticket(
+                session,
+                resident=resident,
+                request=NewTicket(
+                    category_code=category,
+                    description=description,
+                    address=address,
+                    latitude=31.2050,
+                    longitude=121.4350,
+                    preferred_time_text="明天下午三点",
+                    preferred_time_at=None,
+                    phone=phone,
+                    photo_path=None,
+                    language="zh",
+                    idempotency_key=None,
+                ),
+            )
+        ).ticket
         return ticket.number
 
 

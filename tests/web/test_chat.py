@@ -23,7 +23,7 @@ from i18n import t
 from services import workflow
 from services.models import OutboxMessage, Resident, Ticket
 from services.parties import create_organisation
-from services.tickets import get_or_create_resident, get_ticket
+from services.tickets import NewTicket, get_or_create_resident, get_ticket
 from tests.servers import free_port
 from tests.web.conftest import ADDRESS, PHONE, unique
 from web.app import create_app
@@ -86,21 +86,25 @@ async def file_for(db: Sessions, external_id: str, description: str = "厨房水
     """A ticket of the web resident `external_id`, filed as the dialogue files it."""
     async with db() as session, session.begin():
         resident = await get_or_create_resident(session, channel="web", external_id=external_id)
-        ticket = await workflow.file_ticket(
-            session,
-            resident=resident,
-            category_code="repair",
-            description=description,
-            address=ADDRESS,
-            latitude=None,
-            longitude=None,
-            preferred_time_text="明天下午三点",
-            preferred_time_at=None,
-            phone=PHONE,
-            photo_path=None,
-            language="zh",
-            idempotency_key=None,
-        )
+        ticket = (
+            await workflow.file_ticket(
+                session,
+                resident=resident,
+                request=NewTicket(
+                    category_code="repair",
+                    description=description,
+                    address=ADDRESS,
+                    latitude=None,
+                    longitude=None,
+                    preferred_time_text="明天下午三点",
+                    preferred_time_at=None,
+                    phone=PHONE,
+                    photo_path=None,
+                    language="zh",
+                    idempotency_key=None,
+                ),
+            )
+        ).ticket
         return ticket.number
 
 

@@ -31,7 +31,7 @@ from i18n import t
 from services import workflow
 from services.models import OutboxMessage
 from services.parties import create_organisation
-from services.tickets import get_or_create_resident
+from services.tickets import NewTicket, get_or_create_resident
 from tests.web.conftest import ADDRESS, PHONE, unique
 from web.app import create_app
 from web.chat_history import HISTORY_LIMIT, Line, payload_words, pending, tracker_lines
@@ -225,21 +225,25 @@ async def done_ticket(db: Sessions, external_id: str) -> str:
     """A ticket of this web resident, claimed and reported done (its notices queued)."""
     async with db() as session, session.begin():
         resident = await get_or_create_resident(session, channel="web", external_id=external_id)
-        ticket = await workflow.file_ticket(
-            session,
-            resident=resident,
-            category_code="repair",
-            description="厨房水管漏水",
-            address=ADDRESS,
-            latitude=None,
-            longitude=None,
-            preferred_time_text="明天下午三点",
-            preferred_time_at=None,
-            phone=PHONE,
-            photo_path=None,
-            language="zh",
-            idempotency_key=None,
-        )
+        ticket = (
+            await workflow.file_ticket(
+                session,
+                resident=resident,
+                request=NewTicket(
+                    category_code="repair",
+                    description="厨房水管漏水",
+                    address=ADDRESS,
+                    latitude=None,
+                    longitude=None,
+                    preferred_time_text="明天下午三点",
+                    preferred_time_at=None,
+                    phone=PHONE,
+                    photo_path=None,
+                    language="zh",
+                    idempotency_key=None,
+                ),
+            )
+        ).ticket
         organisation, _ = await create_organisation(
             session, name=unique("维修队"), categories=["repair"], communities=None
         )

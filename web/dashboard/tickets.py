@@ -29,11 +29,11 @@ from services.errors import (
     TicketNotFound,
     UnknownCategory,
 )
-from services.lifecycle import TicketStatus
+from services.lifecycle import HELD_OPEN, OPEN, TicketStatus
 from services.management import list_categories
 from services.models import Staff, Ticket
 from services.parties import get_organisation, staff_sees
-from services.queue import OPEN, TicketDetail, TimelineEntry, ticket_detail
+from services.queue import TicketDetail, TimelineEntry, ticket_detail
 from services.tickets import get_ticket
 from web.dashboard.common import error_page, flash_text, language, render, see_other, transaction
 from web.sessions import Csrf, StaffMember
@@ -65,7 +65,7 @@ def allowed_actions(ticket: Ticket) -> list[str]:
     actions = []
     if status == S.SUBMITTED:
         actions += ["approve", "reject"]
-    if status in workflow.ASSIGNABLE:  # held ones are handed on to another organisation
+    if status in OPEN:  # held ones are handed on to another organisation
         actions.append("assign")
     if status in OPEN and ticket.escalated_at is None:
         actions.append("escalate")
@@ -184,7 +184,7 @@ async def ticket_page(request: Request, number: str, staff: StaffMember) -> Resp
             "categories": categories,
             # A held ticket is handed on: the old holder loses it (and its contact).
             "handing_over": ticket.organisation_id is not None
-            and ticket.status in workflow.HELD_BY,
+            and ticket.status in HELD_OPEN,
             "notes": [note_text(entry, detail, lang) for entry in detail.timeline],
             "map_url": (
                 map_link(ticket.latitude, ticket.longitude)

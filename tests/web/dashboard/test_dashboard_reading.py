@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from i18n import t
 from services.alerts import AlertKind, record_alert
 from services.reports import Durations
-from services.tickets import get_or_create_resident
+from services.tickets import NewTicket, get_or_create_resident
 from services.workflow import file_ticket
 from tests.web.conftest import unique
 from tests.web.dashboard.conftest import SignIn
@@ -37,21 +37,25 @@ async def file(
         resident = await get_or_create_resident(
             session, channel="cli", external_id=unique("resident"), display_name="王阿姨"
         )
-        ticket = await file_ticket(
-            session,
-            resident=resident,
-            category_code=category,
-            description=unique("厨房水管漏水"),
-            address="幸福小区3栋2单元501",
-            latitude=None,
-            longitude=None,
-            preferred_time_text="明天下午",
-            preferred_time_at=at,
-            phone=PHONE,
-            photo_path=None,
-            language="zh",
-            idempotency_key=None,
-        )
+        ticket = (
+            await file_ticket(
+                session,
+                resident=resident,
+                request=NewTicket(
+                    category_code=category,
+                    description=unique("厨房水管漏水"),
+                    address="幸福小区3栋2单元501",
+                    latitude=None,
+                    longitude=None,
+                    preferred_time_text="明天下午",
+                    preferred_time_at=at,
+                    phone=PHONE,
+                    photo_path=None,
+                    language="zh",
+                    idempotency_key=None,
+                ),
+            )
+        ).ticket
         return ticket.number
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.models import OutboxMessage, Ticket
 from services.parties import Role
-from services.tickets import get_or_create_resident, get_ticket
+from services.tickets import NewTicket, get_or_create_resident, get_ticket
 from services.workflow import file_ticket
 from tests.web.conftest import make_org, unique
 from tests.web.dashboard.conftest import SignIn
@@ -32,21 +32,25 @@ async def file(
         resident = await get_or_create_resident(
             session, channel="cli", external_id=unique("resident"), display_name="王阿姨"
         )
-        ticket = await file_ticket(
-            session,
-            resident=resident,
-            category_code=category,
-            description=description,
-            address=address,
-            latitude=31.2050,
-            longitude=121.4350,
-            preferred_time_text="明天下午三点",
-            preferred_time_at=None,
-            phone="+8613812345678",
-            photo_path=None,
-            language="zh",
-            idempotency_key=None,
-        )
+        ticket = (
+            await file_ticket(
+                session,
+                resident=resident,
+                request=NewTicket(
+                    category_code=category,
+                    description=description,
+                    address=address,
+                    latitude=31.2050,
+                    longitude=121.4350,
+                    preferred_time_text="明天下午三点",
+                    preferred_time_at=None,
+                    phone="+8613812345678",
+                    photo_path=None,
+                    language="zh",
+                    idempotency_key=None,
+                ),
+            )
+        ).ticket
         return ticket.number
 
 
