@@ -87,3 +87,11 @@ class NotFound(ServiceError):
     def __init__(self, what: str) -> None:
         super().__init__(f"{what} not found")
         self.what = what
+
+
+class InvalidInput(ServiceError, ValueError):
+    """A value a person gave is refused (a name, an amount, a period, stars, a password,
+    a URL); the message says which rule it breaks. A ValueError too, so callers that
+    validate with `except ValueError` keep working. Programming errors (a naive
+    datetime, an unknown database backend, a malformed reference file) stay plain
+    ValueErrors: no person can correct them."""

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.categories import category_codes
-from services.errors import NotFound, UnknownCategory
+from services.errors import InvalidInput, NotFound, UnknownCategory
 from services.models import Category, Community, Organisation, Staff
 from services.parties import hash_password, password_matches
 
@@ -81,11 +81,11 @@ def parse_unit_price(text: str) -> Decimal:
     try:
         price = Decimal(text.strip())
     except InvalidOperation:
-        raise ValueError("not a number") from None
+        raise InvalidInput("not a number") from None
     if not price.is_finite() or price < 0 or price > MAX_UNIT_PRICE:
-        raise ValueError("out of range")
+        raise InvalidInput("out of range")
     if price != price.quantize(Decimal("0.01")):
-        raise ValueError("more than two decimals")
+        raise InvalidInput("more than two decimals")
     return price.quantize(Decimal("0.01"))
 
 
@@ -96,7 +96,7 @@ async def update_category(session: AsyncSession, code: str, values: CategorySett
         raise UnknownCategory(code, await category_codes(session))
     for hours in (values.sla_claim_hours, values.sla_done_hours):
         if not 1 <= hours <= MAX_SLA_HOURS:
-            raise ValueError("SLA hours out of range")
+            raise InvalidInput("SLA hours out of range")
     category.needs_review = values.needs_review
     category.sla_claim_hours = values.sla_claim_hours
     category.sla_done_hours = values.sla_done_hours
@@ -119,7 +119,7 @@ async def update_organisation(
     if organisation is None:
         raise NotFound(f"organisation {organisation_id}")
     if not name.strip():
-        raise ValueError("an organisation needs a name")
+        raise InvalidInput("an organisation needs a name")
     found_categories = []
     for code in categories:
         category = await session.get(Category, code)

@@ -21,7 +21,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.categories import category_codes
-from services.errors import BadCredentials, NotFound, UnknownCategory
+from services.errors import BadCredentials, InvalidInput, NotFound, UnknownCategory
 from services.models import (
     Category,
     ChatLink,
@@ -150,7 +150,7 @@ async def create_organisation(
 ) -> tuple[Organisation, Credentials]:
     """Create an organisation serving `categories` in `communities` (None: all)."""
     if not name.strip():
-        raise ValueError("an organisation needs a name")
+        raise InvalidInput("an organisation needs a name")
     token = new_token()
     organisation = Organisation(
         name=name.strip(),
@@ -182,7 +182,7 @@ async def create_staff(
 ) -> tuple[Staff, Credentials]:
     """Create a staff member (admin: every community) with a web password."""
     if not name.strip():
-        raise ValueError("a staff member needs a name")
+        raise InvalidInput("a staff member needs a name")
     token = new_token()
     staff = Staff(
         name=name.strip(),
@@ -367,7 +367,7 @@ def password_problem(password: str, *, name: str) -> PasswordProblem | None:
 async def _checked_hash(password: str, name: str) -> str:
     problem = password_problem(password, name=name)
     if problem is not None:
-        raise ValueError(f"password refused: {problem.value}")
+        raise InvalidInput(f"password refused: {problem.value}")
     return await new_password_hash(password)
 
 

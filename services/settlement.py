@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.errors import InvalidInput
 from services.lifecycle import TicketStatus
 from services.models import Category, Organisation, Ticket
 
@@ -88,9 +89,9 @@ class Settlement:
 def period_bounds(start: date, end: date, timezone: str) -> tuple[datetime, datetime]:
     """[start 00:00, the day after end 00:00) in the time zone, as aware datetimes."""
     if end < start:
-        raise ValueError("the period ends before it starts")
+        raise InvalidInput("the period ends before it starts")
     if end - start > MAX_PERIOD:
-        raise ValueError("the period is too long")
+        raise InvalidInput("the period is too long")
     zone = ZoneInfo(timezone)
     return (
         datetime.combine(start, time(0), tzinfo=zone),

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.errors import (
     IllegalTransition,
+    InvalidInput,
     NotYourTicket,
 )
 from services.lifecycle import TicketStatus as S
@@ -52,7 +53,7 @@ async def rate(
     again (a double press) changes nothing."""
     now = aware_utc(now)
     if not 1 <= stars <= 5:
-        raise ValueError("a rating is 1 to 5 stars")
+        raise InvalidInput("a rating is 1 to 5 stars")
     ticket = await _own_ticket(session, number, resident)
     if ticket.status == S.CLOSED and ticket.rating is not None:
         return ticket
