@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 from i18n import t, ticket_status_name
 from services.lifecycle import OPEN
-from services.models import Category, Ticket
+from services.matching import Standing
+from services.models import Category, Organisation, Ticket
 from services.payloads import Action, encode
 
 CANCELLABLE = OPEN
@@ -83,3 +84,43 @@ def cancel_buttons(tickets: Sequence[Ticket], language: str) -> list[tuple[str, 
         for ticket in tickets
         if ticket.status in CANCELLABLE
     ]
+
+
+def standings_text(table: Sequence[tuple[Organisation, Standing]], language: str) -> str:
+    """`/orgs` for staff: every organisation's rating, on-time rate, releases and open
+    load, one line each (the 红黑榜 in one message)."""
+    lines = [t("standings_header", language)]
+    for organisation, standing in table:
+        rating = (
+            t(
+                "standings_rating",
+                language,
+                average=standing.average_rating,
+                count=standing.ratings,
+            )
+            if standing.average_rating is not None
+            else t("standings_unrated", language)
+        )
+        on_time = (
+            t(
+                "standings_on_time",
+                language,
+                percent=100 * standing.on_time_rate,
+                done=standing.completed,
+            )
+            if standing.on_time_rate is not None
+            else t("standings_no_done", language)
+        )
+        lines.append(
+            t(
+                "standings_line",
+                language,
+                name=organisation.name,
+                suspended="" if organisation.active else t("standings_suspended", language),
+                rating=rating,
+                on_time=on_time,
+                releases=standing.releases,
+                open=standing.open_load,
+            )
+        )
+    return "\n".join(lines)

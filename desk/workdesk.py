@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.wakeup import Waker
 from desk.frontdesk import Button, Reply, Sender, without_controls
+from desk.render import standings_text
 from i18n import t, ticket_status_name
 from services import emergency, matching, notify, workflow
 from services.errors import (
@@ -110,41 +111,7 @@ class WorkDesk:
         language = party.staff.language
         if not table:
             return [Reply(t("standings_none", language))]
-        lines = [t("standings_header", language)]
-        for organisation, standing in table:
-            rating = (
-                t(
-                    "standings_rating",
-                    language,
-                    average=standing.average_rating,
-                    count=standing.ratings,
-                )
-                if standing.average_rating is not None
-                else t("standings_unrated", language)
-            )
-            on_time = (
-                t(
-                    "standings_on_time",
-                    language,
-                    percent=100 * standing.on_time_rate,
-                    done=standing.completed,
-                )
-                if standing.on_time_rate is not None
-                else t("standings_no_done", language)
-            )
-            lines.append(
-                t(
-                    "standings_line",
-                    language,
-                    name=organisation.name,
-                    suspended="" if organisation.active else t("standings_suspended", language),
-                    rating=rating,
-                    on_time=on_time,
-                    releases=standing.releases,
-                    open=standing.open_load,
-                )
-            )
-        return [Reply("\n".join(lines))]
+        return [Reply(standings_text(table, language))]
 
     # --- presses --------------------------------------------------------------------------
 
@@ -233,16 +200,8 @@ class WorkDesk:
             return WorkResult(replies=[Reply(t("ack_released", language, number=number))])
 
         if action is Action.RELEASE and not extra:
-            return WorkResult(
-                replies=[
-                    Reply(
-                        t("ask_release_reason", language, number=number),
-                        rows=[
-                            [Button(t(code, language), encode(Action.RELEASE, number, code))]
-                            for code in RELEASE_REASONS
-                        ],
-                    )
-                ]
+            return _reasons_menu(
+                "ask_release_reason", Action.RELEASE, number, RELEASE_REASONS, language
             )
         handlers = {
             Action.CLAIM: claim,
@@ -334,16 +293,8 @@ class WorkDesk:
             )
 
         if action is Action.REJECT and not extra:
-            return WorkResult(
-                replies=[
-                    Reply(
-                        t("ask_reject_reason", language, number=number),
-                        rows=[
-                            [Button(t(code, language), encode(Action.REJECT, number, code))]
-                            for code in REJECT_REASONS
-                        ],
-                    )
-                ]
+            return _reasons_menu(
+                "ask_reject_reason", Action.REJECT, number, REJECT_REASONS, language
             )
         if action is Action.ASSIGN and not extra.isdigit():
             return await self._assign_menu(language, number)
@@ -373,13 +324,7 @@ class WorkDesk:
                 if emergency.AlertAction.HAND_TO_ORGANISATION not in emergency.alert_actions(
                     ticket
                 ):
-                    text = t(
-                        "ticket_now",
-                        language,
-                        number=number,
-                        status=_status_of(ticket, language),
-                    )
-                    return WorkResult(toast=text, replies=[Reply(text)])
+                    return _moved_on(ticket, language)
                 categories = await list_categories(session)
         except TicketNotFound:
             return WorkResult(replies=[Reply(t("ticket_not_found", language, number=number))])
@@ -409,13 +354,7 @@ class WorkDesk:
                 # An emergency or hand-off has no category: it is handed on with one
                 # (s:hand), never assigned as it is.
                 if ticket.status not in OPEN or emergency.awaiting_staff(ticket):
-                    text = t(
-                        "ticket_now",
-                        language,
-                        number=number,
-                        status=_status_of(ticket, language),
-                    )
-                    return WorkResult(toast=text, replies=[Reply(text)])
+                    return _moved_on(ticket, language)
                 organisations = await workflow.assignable(session, ticket)
                 holder = (
                     await get_organisation(session, ticket.organisation_id)
@@ -530,6 +469,20 @@ def _status_of(ticket: Ticket, language: str) -> str:
         kind=ticket.kind,
         acknowledged=ticket.acknowledged_at is not None,
     )
+
+
+def _reasons_menu(
+    question: str, action: Action, number: str, reasons: tuple[str, ...], language: str
+) -> WorkResult:
+    """The question of a release or a rejection, with one button per reason."""
+    rows = [[Button(t(code, language), encode(action, number, code))] for code in reasons]
+    return WorkResult(replies=[Reply(t(question, language, number=number), rows=rows)])
+
+
+def _moved_on(ticket: Ticket, language: str) -> WorkResult:
+    """The answer to a press on a ticket that has moved on: its state now."""
+    text = t("ticket_now", language, number=ticket.number, status=_status_of(ticket, language))
+    return WorkResult(toast=text, replies=[Reply(text)])
 
 
 def _next_steps(text: str, ticket: Ticket, language: str) -> WorkResult:

@@ -34,6 +34,7 @@ from sqlalchemy import CursorResult, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from services.categories import category_codes
 from services.communities import find_community
 from services.errors import IllegalTransition, NotYourTicket, UnknownCategory
 from services.lifecycle import TicketStatus
@@ -47,7 +48,7 @@ from services.notify import (
 from services.outbox import Button, Recipient, enqueue
 from services.parties import staff_chats, staff_sees
 from services.payloads import Action, encode
-from services.tickets import SYSTEM_ACTOR, aware_utc, get_ticket, transition
+from services.tickets import SYSTEM_ACTOR, aware_utc, get_ticket, staff_actor, transition
 
 S = TicketStatus
 EMERGENCY = "emergency"
@@ -158,10 +159,6 @@ async def alert_params(session: AsyncSession, ticket: Ticket, *, now: datetime) 
 
 
 # --- the steps ----------------------------------------------------------------------------
-
-
-def staff_actor(staff: Staff) -> str:
-    return f"staff:{staff.id}"
 
 
 async def _alert_ticket(session: AsyncSession, number: str, staff: Staff) -> Ticket:
@@ -377,12 +374,6 @@ async def resolve(
 # "from emergency to repair[: note]": the note of the hand-to-organisation transition.
 def handed_note(kind: str, category: str, note: str | None) -> str:
     return f"from {kind} to {category}" + (f": {note}" if note else "")
-
-
-async def category_codes(session: AsyncSession) -> list[str]:
-    """Every category code, in the order staff see them."""
-    rows = await session.scalars(select(Category.code).order_by(Category.sort_order, Category.code))
-    return list(rows)
 
 
 async def hand_to_organisation(

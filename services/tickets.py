@@ -24,7 +24,9 @@ from services.errors import IllegalTransition, TicketNotFound, UnknownCategory
 from services.lifecycle import TicketStatus, check_transition
 from services.models import (
     Category,
+    Organisation,
     Resident,
+    Staff,
     Ticket,
     TicketEvent,
     TicketNumberSequence,
@@ -40,6 +42,16 @@ SYSTEM_ACTOR = "system"
 def resident_actor(resident: Resident) -> str:
     """Return the event-log actor name of a resident."""
     return f"resident:{resident.channel}:{resident.external_id}"
+
+
+def org_actor(organisation: Organisation) -> str:
+    """The event-log actor name of an organisation."""
+    return f"org:{organisation.id}"
+
+
+def staff_actor(staff: Staff) -> str:
+    """The event-log actor name of a staff member."""
+    return f"staff:{staff.id}"
 
 
 def aware_utc(now: datetime | None) -> datetime:

@@ -13,7 +13,8 @@ twice, returns the ticket as it is instead of acting again.
 
 from __future__ import annotations
 
-from services.workflow.events import org_actor, staff_actor, ticket_events
+from services.tickets import org_actor, staff_actor
+from services.workflow.events import ticket_events
 from services.workflow.filing import file_ticket, find_duplicates, follow
 from services.workflow.offers import assignable, offer, offer_count
 from services.workflow.organisation import claim, done, release, start

@@ -1,4 +1,4 @@
-"""Who did what to a ticket: actor names, telling the holder and the claimer, the event log."""
+"""Telling the holder and the claimer of a ticket, and reading its event log."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.models import (
     Organisation,
-    Staff,
     Ticket,
     TicketEvent,
     TicketOffer,
@@ -23,14 +22,6 @@ from services.notify import (
 from services.tickets import (
     get_ticket,
 )
-
-
-def org_actor(organisation: Organisation) -> str:
-    return f"org:{organisation.id}"
-
-
-def staff_actor(staff: Staff) -> str:
-    return f"staff:{staff.id}"
 
 
 async def tell_holder(

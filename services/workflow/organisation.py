@@ -30,9 +30,10 @@ from services.notify import (
 from services.tickets import (
     aware_utc,
     get_ticket,
+    org_actor,
     transition,
 )
-from services.workflow.events import holder_name, org_actor, tell_claimed
+from services.workflow.events import holder_name, tell_claimed
 from services.workflow.offers import offer, releasers
 
 

@@ -43,9 +43,10 @@ from services.tickets import (
     aware_utc,
     compare_and_set,
     get_ticket,
+    staff_actor,
     transition,
 )
-from services.workflow.events import holder_name, staff_actor, tell_claimed, tell_holder
+from services.workflow.events import holder_name, tell_claimed, tell_holder
 from services.workflow.filing import follow
 from services.workflow.offers import offer
 

@@ -17,6 +17,7 @@ from desk.render import ticket_lines
 from i18n import t, ticket_status_name
 from services import emergency, workflow
 from services.alerts import AlertKind, Contact, record_alert
+from services.categories import category_codes
 from services.db import make_engine, make_sessionmaker, prepare_database
 from services.errors import IllegalTransition, NotYourTicket, UnknownCategory
 from services.management import list_categories
@@ -356,7 +357,7 @@ async def test_hand_to_an_unknown_category_is_refused(session: AsyncSession) -> 
             session, number=ticket.number, staff=member.staff, category_code="'; drop", now=NOW
         )
     assert (ticket.kind, ticket.status, ticket.acknowledged_at) == ("emergency", "submitted", None)
-    codes = await emergency.category_codes(session)
+    codes = await category_codes(session)
     assert codes == [c.code for c in await list_categories(session)] and "repair" in codes
 
 
