@@ -169,7 +169,7 @@ def _exact_stack(settings: Settings) -> Iterator[None]:
 @app.command()
 def classify() -> None:
     """Classify one message per stdin line; print one JSON object per line."""
-    from terminal.chat import classify as run_classify
+    from nlu.tooling.classify import classify as run_classify
 
     settings = _settings()
     with _exact_stack(settings):

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
-import sys
 import uuid
 from pathlib import Path
 from typing import Any, TextIO
@@ -23,9 +21,7 @@ from desk.workdesk import WorkDesk, handles
 from i18n import t
 from services import make_engine, make_sessionmaker
 from services.outbox import lease_due, mark_sent
-from services.reference import category_codes
 
-CATEGORY_CODES = frozenset(category_codes())
 # How long the terminal waits for a stack that is still starting (a first training
 # included) before it gives up.
 READY_TIMEOUT_S = 900.0
@@ -194,36 +190,3 @@ def _locale_language() -> str | None:
         if value and value not in ("C", "C.UTF-8", "POSIX"):
             return value.split(".")[0]
     return None
-
-
-def classification(text: str, parsed: dict[str, Any]) -> dict[str, Any]:
-    """The contract line of `orders classify` for one parsed message."""
-    ranking = [
-        item
-        for item in parsed.get("intent_ranking") or []
-        if item.get("name") and item.get("name") != "nlu_fallback"
-    ]
-    top = ranking[0] if ranking else (parsed.get("intent") or {})
-    name = top.get("name") or "out_of_scope"
-    confidence = float(top.get("confidence") or 0.0)
-    category = name if name in CATEGORY_CODES else None
-    return {
-        "text": text,
-        "label": category or name,
-        "intent": "request_service" if category else name,
-        "category": category,
-        "confidence": round(confidence, 4),
-    }
-
-
-async def classify(settings: Settings, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> None:
-    """One JSON object per input line, from the production model on the running engine."""
-    engine = EngineClient(settings.rasa_url, timeout=settings.engine_timeout_s)
-    try:
-        for line in stdin:
-            text = line.rstrip("\n")
-            parsed = await engine.parse(text) if text.strip() else {}
-            out.write(json.dumps(classification(text, parsed), ensure_ascii=False) + "\n")
-            out.flush()
-    finally:
-        await engine.close()

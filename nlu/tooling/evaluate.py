@@ -15,7 +15,7 @@ import yaml
 
 from adapters.engine_client import EngineClient
 from config import PROJECT_ROOT
-from terminal.chat import classification
+from nlu.tooling.classify import classification
 
 HELDOUT_DIR = PROJECT_ROOT / "nlu" / "heldout"
 # The intent Rasa's FallbackClassifier puts first when it is unsure: the dialogue then

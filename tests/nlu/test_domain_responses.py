@@ -17,7 +17,7 @@ from rasa_sdk import Action
 import nlu.actions
 from config import PROJECT_ROOT
 from nlu.actions.common import CATEGORIES
-from terminal.chat import CATEGORY_CODES
+from nlu.tooling.classify import CATEGORY_CODES
 
 EN_CONDITION = [{"type": "slot", "name": "language", "value": "en"}]
 FORM = "service_request_form"

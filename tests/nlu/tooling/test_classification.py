@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from nlu.actions.common import CATEGORIES
-from terminal.chat import classification
+from nlu.tooling.classify import classification
 
 
 def _parsed(*ranking: tuple[str, float]) -> dict[str, Any]:

@@ -7,8 +7,8 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
+from nlu.tooling.classify import CATEGORY_CODES
 from nlu.tooling.evaluate import HELDOUT_DIR, load_examples
-from terminal.chat import CATEGORY_CODES
 
 TRAINING = Path(__file__).resolve().parents[2] / "nlu" / "data"
 NON_SERVICE = {
