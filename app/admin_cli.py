@@ -16,9 +16,9 @@ from sqlalchemy.exc import IntegrityError
 
 from config.settings import Settings, SettingsError, load_settings
 from services import make_engine, make_sessionmaker, prepare_database
+from services.api_clients import create_api_key
 from services.errors import NotFound, UnknownCategory
 from services.models import Community
-from services.open311 import create_api_key
 from services.parties import (
     MIN_PASSWORD_LENGTH,
     Credentials,

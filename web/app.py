@@ -30,7 +30,7 @@ from web.errors import error_response, install_error_handlers
 from web.limits import BodyLimit
 from web.login_throttle import LoginThrottle
 from web.logredact import redact_root_handlers, uvicorn_log_config
-from web.open311 import router as open311_router
+from web.open311.routes import router as open311_router
 from web.orgpages import router as orgpages_router
 from web.readiness import router as readiness_router
 from web.state import WebState, request_state

@@ -50,7 +50,7 @@ from desk.frontdesk import Reply
 from i18n import t
 from web.bounds import INT_MAX, DateOutOfBounds, OutOfBounds
 from web.errors import error_response
-from web.open311 import error_response as open311_error_response
+from web.open311.formats import error_response as open311_error_response
 from web.sessions import request_language
 from web.templating import templates
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.open311 import create_api_key
+from services.api_clients import create_api_key
 from services.parties import create_organisation
 from web.chat_identity import CSRF_HEADER
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from config.settings import Settings
 from i18n import t
 from services import make_engine, make_sessionmaker, prepare_database
-from services.open311 import create_api_key
+from services.api_clients import create_api_key
 from tests.faults.servers import OwnPostgres
 from tests.servers import free_port
 from tests.web.conftest import file

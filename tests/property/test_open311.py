@@ -12,16 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.api_clients import valid_media_url
 from services.lifecycle import TicketStatus
-from services.open311 import (
-    coarse_address,
-    coarse_coordinate,
-    open311_status,
-    scrub_text,
-    statuses_for,
-    valid_media_url,
-)
-from web.open311 import Open311Error, _coordinate, _parse_datetime, _split, _text
+from services.public_tickets import coarse_address, coarse_coordinate, scrub_text
+from web.open311.params import Open311Error
+from web.open311.params import coordinate_param as _coordinate
+from web.open311.params import datetime_param as _parse_datetime
+from web.open311.params import list_param as _split
+from web.open311.params import text_param as _text
+from web.open311.views import open311_status, statuses_for
 
 BOUNDED = settings(max_examples=200, deadline=None)
 OFFSETS = [UTC, timezone(timedelta(hours=8)), timezone(-timedelta(hours=5, minutes=30))]

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from app.cli import app as cli
 from config.settings import Settings
 from services import workflow
+from services.api_clients import api_key_by_secret
 from services.models import Organisation, Resident, Ticket
-from services.open311 import api_key_by_secret
 from services.tickets import get_or_create_resident
 from tests.web.conftest import file, make_org, unique
 from tests.web.open311_support import (

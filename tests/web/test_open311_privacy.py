@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.open311 import coarse_address, scrub_text
+from services.public_tickets import coarse_address, scrub_text
 from tests.web.conftest import PHONE, file
 from tests.web.open311_support import (
     FLAT_ADDRESS,

@@ -22,8 +22,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.python import asgi
 from starlette.types import Receive, Scope, Send
 
+from services.api_clients import create_api_key
 from services.db import make_engine, make_sessionmaker, prepare_database
-from services.open311 import create_api_key
 from services.parties import Role, create_organisation, create_staff
 from tests.conftest_db import run_async
 from tests.web.conftest import unique, web_settings
