@@ -25,7 +25,7 @@ from config import PROJECT_ROOT
 from config.settings import Settings
 from nlu.tooling.engine import ensure_model
 from services import prepare_database
-from tests.fakes.telegram_api import BotMessage, FakeTelegram, FakeUser, JSONDict
+from tests.fakes.telegram import BotMessage, FakeTelegram, FakeUser, JSONDict
 from tests.servers import action_server, free_port, rasa_server, stack_env
 
 

@@ -5,6 +5,11 @@ touches tickets; every sentence they send is a response of domain.yml.
 """
 
 from nlu.actions.alerts import ActionRecordAlert
+from nlu.actions.cancel_and_rate import (
+    ActionCancelRequest,
+    ActionNotFixedInWords,
+    ActionRateInWords,
+)
 from nlu.actions.clarify import ActionClarifyCategory
 from nlu.actions.emergency_followup import ActionAttachEmergencyContact, ActionReadEmergencyAnswer
 from nlu.actions.language import ActionDetectLanguage
@@ -16,14 +21,11 @@ from nlu.actions.request_form import (
     ActionStartRequest,
     ValidateServiceRequestForm,
 )
+from nlu.actions.status import ActionShowStatus
 from nlu.actions.tickets import (
-    ActionCancelRequest,
     ActionJoinTicket,
-    ActionNotFixedInWords,
     ActionOfferCategories,
-    ActionRateInWords,
     ActionSetCategory,
-    ActionShowStatus,
     ActionShowSummary,
     ActionSubmitRequest,
 )

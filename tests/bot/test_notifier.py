@@ -19,7 +19,7 @@ from bot.notifier import Notifier
 from services import make_engine, make_sessionmaker, prepare_database
 from services.models import OutboxMessage, utcnow
 from services.outbox import Button, Recipient, enqueue, lease_due
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 from tests.servers import free_port
 
 CHAT = 81001

@@ -13,7 +13,7 @@ from services.alerts import AlertKind, record_alert
 from services.parties import Role, create_staff, redeem_link_code
 from services.tickets import get_or_create_resident
 from tests.bot.test_notifier import CHAT, Clock, bot, db, fake, sent_texts
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 
 __all__ = ["bot", "db", "fake"]  # fixtures
 

@@ -17,7 +17,7 @@ from bot.app import BotApplication, build_application
 from config.settings import Settings
 from nlu.tooling.engine import ensure_model
 from services import make_engine, make_sessionmaker, prepare_database
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 from tests.servers import action_server, free_port, process, rasa_server, stack_env
 
 

@@ -5,7 +5,7 @@ need is not kept in it (issue 12, Minor). Real bot, engine, actions and database
 from __future__ import annotations
 
 from tests.e2e.test_filing import one
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 
 
 async def test_the_first_question_says_what_was_understood_and_the_pin_is_taken(

@@ -13,7 +13,7 @@ from services import Ticket, file_ticket, workflow
 from services.parties import create_organisation
 from services.tickets import get_or_create_resident, get_ticket
 from tests.e2e.test_lifecycle import expect, expect_button
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 
 Sessions = async_sessionmaker[AsyncSession]
 

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services import Resident, Ticket
 from tests.e2e.test_filing import one
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 
 
 async def tickets_of(db: async_sessionmaker[AsyncSession], external_id: str) -> list[Ticket]:

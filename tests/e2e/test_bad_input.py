@@ -11,7 +11,7 @@ from config.settings import Settings
 from services import Ticket
 from tests.e2e.conftest import make_settings, start_bot, stop_bot
 from tests.e2e.test_filing import PNG, file_request, one
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 from tests.servers import free_port
 
 

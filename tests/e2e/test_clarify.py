@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from i18n import t
 from tests.e2e.test_alerts import tickets_of
 from tests.e2e.test_filing import one
-from tests.fakes.telegram_api import BotMessage, FakeTelegram, FakeUser
+from tests.fakes.telegram import BotMessage, FakeTelegram, FakeUser
 
 VAGUE = ("家里有点事", "我家那个东西", "嗯 那个事")
 

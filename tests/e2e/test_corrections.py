@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from config.settings import Settings
 from tests.e2e.test_cli import run_orders
 from tests.e2e.test_filing import NUMBER, one, submit, ticket_of
-from tests.fakes.telegram_api import BotMessage, FakeTelegram, FakeUser
+from tests.fakes.telegram import BotMessage, FakeTelegram, FakeUser
 from web.chat_identity import CSRF_HEADER
 
 

@@ -19,7 +19,7 @@ from services.queue import QueueQuery, search_queue
 from tests.e2e.test_alerts import tickets_of
 from tests.e2e.test_filing import one
 from tests.e2e.test_lifecycle import expect, expect_button, link, ticket
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 
 Sessions = async_sessionmaker[AsyncSession]
 MINUTE = timedelta(minutes=1)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from config.settings import Settings
 from services import Resident, Ticket, TicketEvent
 from services.parsing import SMALL_HOURS_END
-from tests.fakes.telegram_api import BotMessage, FakeTelegram, FakeUser
+from tests.fakes.telegram import BotMessage, FakeTelegram, FakeUser
 
 NUMBER = re.compile(r"RO-\d{6}-\d{4,}")
 PNG = (

@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.e2e.test_filing import NUMBER, one, submit, ticket_of
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 
 
 async def test_a_landline_and_this_saturday_afternoon_are_taken_as_answers(

@@ -13,7 +13,7 @@ from services import Ticket, TicketEvent, workflow
 from services.models import utcnow
 from services.parties import Credentials, Role, create_organisation, create_staff
 from tests.e2e.test_filing import file_request
-from tests.fakes.telegram_api import BotMessage, FakeTelegram, FakeUser
+from tests.fakes.telegram import BotMessage, FakeTelegram, FakeUser
 
 ANSWERS = ["幸福小区3栋2单元501", "明天上午", "13812345678"]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.e2e.test_filing import NUMBER, file_request, one, submit, ticket_of
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 
 Sessions = async_sessionmaker[AsyncSession]
 

@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.e2e.test_filing import NUMBER, one, submit, ticket_of
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 from web.chat_identity import CSRF_HEADER
 
 

@@ -20,7 +20,7 @@ from nlu.tooling.engine import ensure_model
 from services import Ticket, make_engine, make_sessionmaker, prepare_database
 from services.models import OutboxMessage
 from tests.e2e.conftest import make_settings, start_bot, stop_bot
-from tests.fakes.telegram_api import BotMessage, FakeTelegram, FakeUser
+from tests.fakes.telegram import BotMessage, FakeTelegram, FakeUser
 from tests.faults.servers import OwnRedis
 from tests.servers import action_server, rasa_server
 

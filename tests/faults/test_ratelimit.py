@@ -18,7 +18,7 @@ from i18n import t
 from services import make_engine, make_sessionmaker, prepare_database
 from tests.clock import ManualClock
 from tests.e2e.conftest import make_settings, start_bot, stop_bot
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 from tests.faults.servers import FakeEngine, OwnRedis
 
 Sessions = async_sessionmaker[AsyncSession]

@@ -28,7 +28,7 @@ from i18n import t
 from nlu.tooling.engine import ensure_model
 from services import prepare_database
 from tests.e2e.conftest import make_settings
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 from tests.servers import action_server, free_port, process, rasa_server, stack_env
 
 CHAT_HEADERS = {"X-Orders-Chat": "1"}

@@ -26,7 +26,7 @@ from config import PROJECT_ROOT
 from nlu.tooling.engine import ensure_model
 from services import prepare_database
 from tests.e2e.conftest import make_settings
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 from tests.faults.stack import one
 from tests.servers import free_port, stack_env
 

@@ -34,7 +34,7 @@ from config import PROJECT_ROOT
 from services import make_engine, make_sessionmaker, prepare_database
 from services.models import OutboxMessage, utcnow
 from services.outbox import Recipient, enqueue
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 from tests.servers import free_port
 
 Sessions = async_sessionmaker[AsyncSession]

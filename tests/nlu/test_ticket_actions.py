@@ -21,9 +21,10 @@ from nlu.actions import (
     ActionShowSummary,
     ActionSubmitRequest,
 )
+from nlu.actions.cancel_and_rate import ActionNotFixedInWords, ActionRateInWords
 from nlu.actions.common import REQUEST_SLOTS
 from nlu.actions.named import cue_scores, sounds_not_fixed, stars_in
-from nlu.actions.tickets import ActionNotFixedInWords, ActionRateInWords, status_answer
+from nlu.actions.status import status_answer
 from services import Resident, Ticket, file_ticket, workflow
 from services.categories import list_categories
 from services.models import TicketFollower

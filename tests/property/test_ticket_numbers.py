@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from i18n import _TICKET_NUMBER
 from services import make_engine, make_sessionmaker, prepare_database
+from services.numbers import _IN_TEXT as _TICKET_NUMBER
 from services.tickets import NUMBER_TIMEZONE, next_ticket_number
 from web.api import NUMBER_PATTERN
 

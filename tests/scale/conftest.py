@@ -26,7 +26,7 @@ from config import PROJECT_ROOT
 from config.settings import Settings
 from nlu.tooling.engine import ensure_model
 from tests.conftest_db import pg_database_url, postgres_url  # noqa: F401
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 from tests.servers import redis_server
 
 START_TIMEOUT_S = 240.0

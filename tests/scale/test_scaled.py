@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services import Resident, Ticket, TicketEvent, make_engine, make_sessionmaker
 from tests.e2e.test_filing import file_request
 from tests.e2e.test_lifecycle import claimed_events, expect, link, org
-from tests.fakes.telegram_api import FakeUser
+from tests.fakes.telegram import FakeUser
 from tests.scale.conftest import Scaled
 
 pytestmark = pytest.mark.timeout(300)

@@ -29,7 +29,7 @@ from bot.webhook import SECRET_HEADER, WebhookStats, create_webhook_app, registe
 from config.settings import Settings, SettingsError, load_settings
 from services import prepare_database
 from tests.e2e.conftest import make_settings
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 from tests.faults.servers import FakeEngine
 from tests.servers import redis_server
 

@@ -1,8 +1,8 @@
-"""Parsers for what residents type: phone numbers and preferred times.
+"""Preferred times as residents say them ('明天下午三点', 'tomorrow afternoon').
 
-Libraries do the understanding (phonenumbers for numbers, jionlp for Chinese time
-expressions, dateparser for English ones); this module only chooses among their
-answers and keeps the resident's own words.
+Libraries do the understanding (jionlp for Chinese time expressions, dateparser for
+English ones); this module only chooses among their answers and keeps the resident's
+own words.
 """
 
 from __future__ import annotations
@@ -17,11 +17,7 @@ from functools import cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-import phonenumbers
-
-from i18n import PLACE_WORDS
-
-logger = logging.getLogger(__name__)
+from services.parsing.limits import MAX_SCAN
 
 
 def _not_from_jionlp(record: logging.LogRecord) -> bool:
@@ -42,53 +38,6 @@ def _jionlp() -> Any:  # jionlp has no type information
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _WEEKDAY_WORDS = ("周", "星期", "礼拜")
 MAX_TIME_TEXT = 200
-MAX_SCAN = 2000  # phone numbers are looked for in the first characters of a message only
-
-
-# An extension after the number ("021-6234 5678 转 801", "ext. 801", "x801"): the
-# number is the line staff call; E.164 holds no extension.
-_EXTENSION = re.compile(r"\s*(?:转|分机|ext\.?|extension|x|#)\s*\d{1,6}\s*$", re.IGNORECASE)
-
-
-def parse_phone(text: str, region: str = "CN") -> str | None:
-    """The number in E.164 form if `text` is a valid phone number, else None."""
-    candidate = _EXTENSION.sub("", text.strip())
-    if not candidate or len(candidate) > 40:
-        return None
-    digits = re.sub(r"[\s\-()（）.]", "", candidate)
-    if digits.isdigit() and digits.startswith("86") and len(digits) == 13:
-        digits = "+" + digits  # Telegram shares numbers without the plus sign
-    try:
-        number = phonenumbers.parse(digits, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def display_phone(phone: str | None, region: str = "CN") -> str | None:
-    """A stored number (E.164) as people write it: "+8613812345678" as "138 1234 5678",
-    a landline as "021 6234 5678" (a foreign number in its international form); a
-    value that is no valid number is shown as stored, None stays None."""
-    if not phone:
-        return phone
-    try:
-        number = phonenumbers.parse(phone, region)
-    except phonenumbers.NumberParseException:
-        return phone
-    if not phonenumbers.is_valid_number(number):
-        return phone
-    home = phonenumbers.region_code_for_number(number) == region
-    style = phonenumbers.PhoneNumberFormat
-    return phonenumbers.format_number(number, style.NATIONAL if home else style.INTERNATIONAL)
-
-
-def find_phone(text: str, region: str = "CN") -> str | None:
-    """The first valid phone number mentioned in free text, in E.164 form."""
-    for match in phonenumbers.PhoneNumberMatcher(text[:MAX_SCAN], region):
-        return phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
-    return None
 
 
 @dataclass(frozen=True)
@@ -379,26 +328,7 @@ def _en_window(
     return None if end < local_now else TimeWindow(start, end)
 
 
-# --- details written in the request itself ------------------------------------------------
-# A resident often writes everything at once: "我妈家厨房漏水，地址幸福小区3栋501，明天下午
-# 来". These find the address, the time and who the service is for in such a message, so
-# the form does not ask again (the summary shows them; any can be changed there).
-
-_CLAUSE = re.compile(r"[，,。.；;！!？?\n]+")
-# A clause that reads as an address: a place word followed by building/unit/room numbers.
-_ZH_ADDRESS = re.compile(
-    rf"[\u4e00-\u9fffA-Za-z0-9]{{1,20}}?(?:{PLACE_WORDS})"
-    r"[\u4e00-\u9fffA-Za-z0-9\-#]{0,30}?\d+\s*(?:栋|号楼|幢|座|单元|室|号|楼)[\dA-Za-z\-#室号楼单元层]*"
-)
-_ZH_ADDRESS_LEAD = re.compile(
-    r"^(?:我|我们|我家|我妈|我爸|家)?(?:住在|住|家在|在|地址是|地址为|地址：|地址:|地址)"
-)
-_EN_ADDRESS = re.compile(
-    r"\b(?:(?:flat|room|apt|apartment|unit)\s*\d+[a-z]?\b.*?\b(?:building|block|tower)\s*\d+"
-    r"|(?:building|block|tower)\s*\d+\b.*?\b(?:road|street|estate|garden|gardens|lane|rd|st))"
-    r"[^,.;!?\n]*",
-    re.IGNORECASE,
-)
+# --- the preferred time written in a request itself -------------------------------------
 # Words after which a number is a building, not a date ("7号楼" is not the 7th).
 _BUILDING_AFTER = ("楼", "栋", "幢", "座", "单元", "室")
 # A part of the day alone ("晚上") often says when the problem happens ("晚上上下楼一片
@@ -414,51 +344,6 @@ _EN_TIME = re.compile(
     r"(?:\s+(?:at|around|after|before)\s+\d{1,2}(?::\d{2})?\s*(?:am|pm)?)?",
     re.IGNORECASE,
 )
-
-# Who the service is for, in the resident's words → a code the summary translates.
-_BENEFICIARIES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    (
-        "mother",
-        re.compile(r"我妈|我母亲|老母亲|老妈|我娘|\bmy (?:\w+ )?(?:mother|mum|mom|mam)\b", re.I),
-    ),
-    ("father", re.compile(r"我爸|我父亲|老父亲|老爸|\bmy (?:\w+ )?(?:father|dad)\b", re.I)),
-    (
-        "grandmother",
-        re.compile(r"奶奶|姥姥|外婆|\bmy (?:\w+ )?(?:grandmother|grandma|granny|nan)\b", re.I),
-    ),
-    ("grandfather", re.compile(r"爷爷|姥爷|外公|\bmy (?:\w+ )?(?:grandfather|grandpa)\b", re.I)),
-    (
-        "child",
-        re.compile(
-            r"孩子|儿子|女儿|小孩|闺女|\bmy (?:\w+ )?(?:son|daughter|kid|child|children|kids)\b",
-            re.I,
-        ),
-    ),
-    (
-        "spouse",
-        re.compile(r"老伴|老公|老婆|爱人|丈夫|妻子|\bmy (?:\w+ )?(?:husband|wife|partner)\b", re.I),
-    ),
-    ("neighbour", re.compile(r"邻居|\bmy neighbou?r\b|\bneighbou?r\b", re.I)),
-)
-
-
-def find_address(text: str, keywords: tuple[str, ...] = ()) -> str | None:
-    """The address written in a request, if one clause reads as an address (a place
-    word with building/unit/room numbers, or a known community's name with numbers)."""
-    for clause in _CLAUSE.split(text[:MAX_SCAN]):
-        clause = clause.strip()
-        if not clause:
-            continue
-        found = _ZH_ADDRESS.search(clause)
-        if found:
-            return _ZH_ADDRESS_LEAD.sub("", found.group().strip()) or None
-        english = _EN_ADDRESS.search(clause)
-        if english:
-            return english.group().strip()
-        for keyword in keywords:
-            if keyword and keyword.casefold() in clause.casefold() and re.search(r"\d", clause):
-                return _ZH_ADDRESS_LEAD.sub("", clause) or None
-    return None
 
 
 def find_time_text(text: str, *, now: datetime, timezone: str) -> str | None:
@@ -494,14 +379,3 @@ def _chinese_times(text: str, *, now: datetime, timezone: str) -> list[str]:
             continue
         times.append(words)
     return [t for t in times if t]
-
-
-def find_beneficiary(text: str) -> str | None:
-    """Who the service is for when it is not the writer: mother, father, grandmother,
-    grandfather, child, spouse or neighbour (the first mentioned wins)."""
-    best: tuple[int, str] | None = None
-    for code, pattern in _BENEFICIARIES:
-        found = pattern.search(text[:MAX_SCAN])
-        if found and (best is None or found.start() < best[0]):
-            best = (found.start(), code)
-    return best[1] if best else None

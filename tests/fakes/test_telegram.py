@@ -31,7 +31,7 @@ from telegram.ext import (
     filters,
 )
 
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 
 pytestmark = pytest.mark.timeout(60)
 
