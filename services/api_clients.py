@@ -148,27 +148,24 @@ async def file_request(
         if earlier is not None:
             return earlier, False
     description = (request.description or "").strip() or category.name_zh
-    ticket = (
-        await file_ticket(
-            session,
-            resident=resident,
-            now=now,
-            request=NewTicket(
-                category_code=category.code,
-                description=description,
-                address=request.address,
-                latitude=request.latitude,
-                longitude=request.longitude,
-                preferred_time_text=request.preferred_time_text,
-                preferred_time_at=request.preferred_time_at,
-                phone=request.phone,
-                photo_path=None,
-                language=request.language,
-                idempotency_key=keys[0],
-            ),
-        )
-    ).ticket
-    created = ticket.created_at == now
+    ticket, created = await file_ticket(
+        session,
+        resident=resident,
+        now=now,
+        request=NewTicket(
+            category_code=category.code,
+            description=description,
+            address=request.address,
+            latitude=request.latitude,
+            longitude=request.longitude,
+            preferred_time_text=request.preferred_time_text,
+            preferred_time_at=request.preferred_time_at,
+            phone=request.phone,
+            photo_path=None,
+            language=request.language,
+            idempotency_key=keys[0],
+        ),
+    )
     if created and request.media_url is not None:
         ticket.media_url = request.media_url
         await session.flush()

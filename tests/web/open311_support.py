@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.models import Ticket
-from services.tickets import get_or_create_resident
+from services.tickets import NewTicket, get_or_create_resident
 from services.workflow import file_ticket
 from tests.web.conftest import unique
 
@@ -143,21 +143,25 @@ async def filed_via_chat(
         resident = await get_or_create_resident(
             session, channel="web", external_id=unique("web-resident")
         )
-        filed = await file_ticket(
-            session,
-            resident=resident,
-            category_code="repair",
-            description=description,
-            address=address,
-            latitude=None,
-            longitude=None,
-            preferred_time_text="随时都可以",
-            preferred_time_at=None,
-            phone="+8613800000009",
-            photo_path=None,
-            language="zh",
-            idempotency_key=None,
-        )
+        filed = (
+            await file_ticket(
+                session,
+                resident=resident,
+                request=NewTicket(
+                    category_code="repair",
+                    description=description,
+                    address=address,
+                    latitude=None,
+                    longitude=None,
+                    preferred_time_text="随时都可以",
+                    preferred_time_at=None,
+                    phone="+8613800000009",
+                    photo_path=None,
+                    language="zh",
+                    idempotency_key=None,
+                ),
+            )
+        ).ticket
         return filed.number
 
 

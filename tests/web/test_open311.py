@@ -19,7 +19,7 @@ from config.settings import Settings
 from services import workflow
 from services.api_clients import api_key_by_secret
 from services.models import Organisation, Resident, Ticket
-from services.tickets import get_or_create_resident
+from services.tickets import NewTicket, get_or_create_resident
 from tests.web.conftest import file, make_org, unique
 from tests.web.open311_support import (
     CATEGORY_CODES,
@@ -390,22 +390,26 @@ async def test_default_window_is_the_last_90_days(
         resident = await get_or_create_resident(
             session, channel="cli", external_id=unique("resident")
         )
-        old = await workflow.file_ticket(
-            session,
-            resident=resident,
-            category_code="housekeeping",
-            description="old one",
-            address="枫林苑",
-            latitude=None,
-            longitude=None,
-            preferred_time_text=None,
-            preferred_time_at=None,
-            phone=None,
-            photo_path=None,
-            language="en",
-            idempotency_key=None,
-            now=old_time,
-        )
+        old = (
+            await workflow.file_ticket(
+                session,
+                resident=resident,
+                now=old_time,
+                request=NewTicket(
+                    category_code="housekeeping",
+                    description="old one",
+                    address="枫林苑",
+                    latitude=None,
+                    longitude=None,
+                    preferred_time_text=None,
+                    preferred_time_at=None,
+                    phone=None,
+                    photo_path=None,
+                    language="en",
+                    idempotency_key=None,
+                ),
+            )
+        ).ticket
         number = old.number
     default = json_list(await client.get(f"{V2}/requests.json"))
     assert number not in {r["service_request_id"] for r in default}

@@ -1,53 +1,36 @@
-"""The JSON API of tickets for organisations and staff: `/api/tickets/{number}/...`;
-and `/api/organisations` for staff choosing whom to assign a ticket to.
-
-Every request is one database transaction; the notifier is woken after the commit
-when the request changed the ticket. The resident's contact (phone, address,
-coordinates) is in the answer only for staff and for the organisation holding
-the ticket; any other organisation reads the resident's words masked, and a ticket
-it may not know of is 404 as if there were none. See docs/api.md.
-"""
+"""The JSON API's routes (web/api/): authenticate, act in one transaction, answer."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services import emergency, matching, workflow
+from services import emergency, workflow
+from services.categories import category_codes
 from services.errors import (
     AlreadyHolds,
     BadCredentials,
     NotFound,
     NotYourTicket,
-    TicketNotFound,
     UnknownCategory,
 )
-from services.lifecycle import TicketStatus
 from services.management import list_organisations
 from services.models import Organisation, Staff, Ticket
 from services.parties import get_organisation, organisation_by_token, staff_by_token, staff_sees
-from services.privacy import mask_text
-from services.tickets import get_ticket
+from services.ticket_access import check_visible, existing
+from web.api.bodies import AssignBody, DoneBody, HandBody, NoteBody, ReasonBody
+from web.api.views import shown_json
 from web.errors import ApiError
 from web.state import WebState, request_state
 
 router = APIRouter(prefix="/api/tickets", tags=["tickets"])
 organisations_router = APIRouter(prefix="/api/organisations", tags=["organisations"])
 
-# RO-261122-0007: a ticket number; anything else cannot name a ticket.
-NUMBER_PATTERN = re.compile(r"RO-\d{6}-\d{4,8}")
-MAX_TEXT = 2000
-MAX_DB_INT = 2**31 - 1
-# Statuses in which the organisation holding a ticket sees the resident's contact.
-CONTACT_STATUSES = frozenset({TicketStatus.CLAIMED, TicketStatus.IN_PROGRESS, TicketStatus.DONE})
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -58,166 +41,6 @@ State = Annotated[WebState, Depends(request_state)]
 TicketNumber = Annotated[
     str, Path(description="The ticket number residents see, e.g. RO-261122-0007.")
 ]
-
-
-# --- request bodies -----------------------------------------------------------------------
-
-
-def _clean(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value.strip()
-
-
-class DoneBody(BaseModel):
-    """Optional body of `done`: a note for the resident."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    note: Annotated[str | None, Field(max_length=MAX_TEXT)] = None
-
-    @field_validator("note")
-    @classmethod
-    def _note(cls, value: str | None) -> str | None:
-        return (_clean(value) or None) if value is not None else None
-
-
-class ReasonBody(BaseModel):
-    """Body of `release` and `reject`: why, told to staff or the resident."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    reason: Annotated[str, Field(max_length=MAX_TEXT)]
-
-    @field_validator("reason")
-    @classmethod
-    def _reason(cls, value: str) -> str:
-        value = _clean(value)
-        if not value:
-            raise ValueError("must not be blank")
-        return value
-
-
-class AssignBody(BaseModel):
-    """Body of `assign`: the organisation that gets the ticket, and an optional note
-    (why; kept in the ticket's history and shown to the organisations concerned)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    organisation_id: Annotated[int, Field(strict=True, ge=1, le=MAX_DB_INT)]
-    note: Annotated[str | None, Field(max_length=MAX_TEXT)] = None
-
-    @field_validator("note")
-    @classmethod
-    def _note(cls, value: str | None) -> str | None:
-        return (_clean(value) or None) if value is not None else None
-
-
-class NoteBody(BaseModel):
-    """Optional body of the emergency and hand-off steps: staff's own note, kept in the
-    ticket's history (staff only; the resident is not sent it)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    note: Annotated[str | None, Field(max_length=MAX_TEXT)] = None
-
-    @field_validator("note")
-    @classmethod
-    def _note(cls, value: str | None) -> str | None:
-        return (_clean(value) or None) if value is not None else None
-
-
-class HandBody(NoteBody):
-    """Body of `hand-to-organisation`: the category the ticket becomes (a code of
-    `orders categories` / services/reference/categories.yml) and an optional note."""
-
-    category: Annotated[str, Field(min_length=1, max_length=32)]
-
-    @field_validator("category")
-    @classmethod
-    def _category(cls, value: str) -> str:
-        value = _clean(value)
-        if not value:
-            raise ValueError("must not be blank")
-        return value
-
-
-# --- answers ------------------------------------------------------------------------------
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-async def ticket_json(
-    session: AsyncSession, ticket: Ticket, *, contact: bool, masked: bool = False
-) -> dict[str, Any]:
-    """The ticket as the API shows it; the resident's contact only with `contact`; with
-    `masked`, the resident's words with phone, flat numbers and names masked."""
-    holder = (
-        await session.get(Organisation, ticket.organisation_id) if ticket.organisation_id else None
-    )
-    body: dict[str, Any] = {
-        "number": ticket.number,
-        "status": ticket.status,
-        "kind": ticket.kind,
-        "category": ticket.category_code,
-        "community_id": ticket.community_id,
-        "organisation": {"id": holder.id, "name": holder.name} if holder else None,
-        "description": mask_text(ticket.description) if masked else ticket.description,
-        "preferred_time": (
-            mask_text(ticket.preferred_time_text)
-            if masked and ticket.preferred_time_text is not None
-            else ticket.preferred_time_text
-        ),
-        "preferred_time_at": _iso(ticket.preferred_time_at),
-        "created_at": _iso(ticket.created_at),
-        "published_at": _iso(ticket.published_at),
-        "claimed_at": _iso(ticket.claimed_at),
-        "done_at": _iso(ticket.done_at),
-        "closed_at": _iso(ticket.closed_at),
-        "escalated": ticket.escalated_at is not None,
-        "acknowledged_at": _iso(ticket.acknowledged_at),
-        "rating": ticket.rating,
-    }
-    if contact:
-        body |= {
-            "phone": ticket.phone,
-            "address": ticket.address,
-            "latitude": ticket.latitude,
-            "longitude": ticket.longitude,
-        }
-    return body
-
-
-def holds(organisation: Organisation, ticket: Ticket) -> bool:
-    """Whether the organisation holds the ticket (and so sees the resident's contact)."""
-    return ticket.organisation_id == organisation.id and ticket.status in CONTACT_STATUSES
-
-
-async def shown_json(
-    session: AsyncSession, party: Organisation | Staff, ticket: Ticket
-) -> dict[str, Any]:
-    """The ticket as this party may see it, decided now from the current holder: staff
-    everything; the holding organisation its words and (while working) the contact;
-    any other organisation the masked words and no contact."""
-    if isinstance(party, Staff):
-        return await ticket_json(session, ticket, contact=True)
-    return await ticket_json(
-        session,
-        ticket,
-        contact=holds(party, ticket),
-        masked=not matching.sees_full_text(party, ticket),
-    )
-
-
-async def _visible(session: AsyncSession, organisation: Organisation, ticket: Ticket) -> None:
-    """404, as for no such ticket, unless the organisation may know of the ticket
-    (numbers are sequential: a 403 would confirm that the ticket exists)."""
-    if not await matching.may_see(session, organisation, ticket):
-        raise TicketNotFound(ticket.number)
 
 
 # --- authentication -----------------------------------------------------------------------
@@ -287,12 +110,6 @@ def _version(ticket: Ticket) -> tuple[object, ...]:
     )
 
 
-async def _existing(session: AsyncSession, number: str) -> Ticket:
-    if not NUMBER_PATTERN.fullmatch(number):
-        raise TicketNotFound(number)
-    return await get_ticket(session, number)
-
-
 async def _respond(
     state: WebState,
     number: str,
@@ -308,10 +125,10 @@ async def _respond(
             if kind == "organisation"
             else await _staff(session, token)
         )
-        existing = await _existing(session, number)
+        current = await existing(session, number)
         if isinstance(party, Organisation):
-            await _visible(session, party, existing)
-        before = _version(existing)
+            await check_visible(session, party, current)
+        before = _version(current)
         ticket = await action(session, party)
         changed = _version(ticket) != before
         body = await shown_json(session, party, ticket)
@@ -358,12 +175,12 @@ async def read(number: TicketNumber, state: State, credentials: Credentials) -> 
                 party = await staff_by_token(session, token)
             except BadCredentials:
                 raise BadCredentials("unknown token") from None
-        ticket = await _existing(session, number)
+        ticket = await existing(session, number)
         if isinstance(party, Staff):
             if not party.active or not staff_sees(party, ticket.community_id):
                 raise NotYourTicket(number)
         else:
-            await _visible(session, party, ticket)
+            await check_visible(session, party, ticket)
         body = await shown_json(session, party, ticket)
     return JSONResponse(body)
 
@@ -574,7 +391,7 @@ async def hand_to_organisation(
                 note=body.note,
             )
         except UnknownCategory:
-            codes = await emergency.category_codes(session)
+            codes = await category_codes(session)
             raise ApiError(
                 422,
                 "unknown_category",
