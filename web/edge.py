@@ -97,7 +97,7 @@ def part_of(path: str) -> Part:
 
 def _page_security_headers() -> Mapping[str, str]:
     # Imported here: the dashboard's package imports every page (and they import this).
-    from web.dashboard.common import SECURITY_HEADERS
+    from web.pages import SECURITY_HEADERS
 
     return SECURITY_HEADERS
 

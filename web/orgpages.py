@@ -14,7 +14,6 @@ web/sessions.py and web/templating.py; see docs/webchat.md.
 from __future__ import annotations
 
 import hmac
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -22,7 +21,6 @@ from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.notices import localise
@@ -36,10 +34,13 @@ from services.errors import (
     IllegalTransition,
     NotEligible,
     NotYourTicket,
+    ServiceError,
     TicketNotFound,
 )
-from services.lifecycle import TicketStatus
-from services.models import Organisation, Ticket, TicketEvent
+from services.lifecycle import HOLDER_STATUSES, TicketStatus
+from services.models import Organisation, Ticket
+from services.numbers import is_number
+from services.organisation_views import organisation_tickets
 from services.parties import (
     authenticate_organisation,
     digest,
@@ -50,6 +51,7 @@ from services.parties import (
 from services.privacy import mask_text
 from services.reference.emergency_kinds import street_hotline
 from services.tickets import get_ticket
+from web.errors import meaning_of
 from web.login_throttle import (
     Attempt,
     account_key,
@@ -78,12 +80,6 @@ S = TicketStatus
 HOME = "/org"
 MAX_FIELD = 200
 MAX_NOTE = 2000
-LIST_LIMIT = 50
-NUMBER = re.compile(r"RO-\d{6}-\d{4,8}")
-# Tickets the organisation holds, and the ones of them whose contact it sees (as on
-# its Telegram cards: from the claim on, a reopened one included).
-HELD = (S.CLAIMED, S.IN_PROGRESS, S.REOPENED, S.DONE)
-CONTACT = frozenset({S.CLAIMED, S.IN_PROGRESS, S.REOPENED, S.DONE})
 ACTIONS = ("claim", "start", "done", "release")
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -220,69 +216,6 @@ async def login(
 # --- the organisation's tickets -----------------------------------------------------------
 
 
-async def _released_by(
-    session: AsyncSession, organisation: Organisation, ticket_ids: list[int]
-) -> set[int]:
-    """Which of these tickets the organisation released before (it may not claim them)."""
-    if not ticket_ids:
-        return set()
-    rows = await session.scalars(
-        select(TicketEvent.ticket_id).where(
-            TicketEvent.ticket_id.in_(ticket_ids),
-            TicketEvent.actor == workflow.org_actor(organisation),
-            TicketEvent.to_status == S.PUBLISHED.value,
-        )
-    )
-    return set(rows)
-
-
-async def claimable(session: AsyncSession, organisation: Organisation) -> list[Ticket]:
-    """Published tickets of the organisation's categories and communities that it may
-    claim (the ones it released are not), oldest first."""
-    codes = [category.code for category in organisation.categories]
-    if not organisation.active or not codes:
-        return []
-    query = select(Ticket).where(
-        Ticket.status == S.PUBLISHED.value, Ticket.category_code.in_(codes)
-    )
-    if not organisation.all_communities:
-        query = query.where(Ticket.community_id.in_([c.id for c in organisation.communities]))
-    found = [
-        ticket
-        for ticket in await session.scalars(
-            query.order_by(Ticket.published_at, Ticket.id).limit(LIST_LIMIT)
-        )
-        if matching.eligible(organisation, ticket)
-    ]
-    released = await _released_by(session, organisation, [ticket.id for ticket in found])
-    return [ticket for ticket in found if ticket.id not in released]
-
-
-async def held(session: AsyncSession, organisation: Organisation) -> list[Ticket]:
-    """Tickets the organisation holds: to do, in progress, reopened, done (unconfirmed)."""
-    rows = await session.scalars(
-        select(Ticket)
-        .where(
-            Ticket.organisation_id == organisation.id,
-            Ticket.status.in_([s.value for s in HELD]),
-        )
-        .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
-        .limit(LIST_LIMIT)
-    )
-    return list(rows)
-
-
-async def finished(session: AsyncSession, organisation: Organisation) -> list[Ticket]:
-    """The organisation's latest closed tickets, with the residents' ratings."""
-    rows = await session.scalars(
-        select(Ticket)
-        .where(Ticket.organisation_id == organisation.id, Ticket.status == S.CLOSED.value)
-        .order_by(Ticket.closed_at.desc(), Ticket.id.desc())
-        .limit(20)
-    )
-    return list(rows)
-
-
 async def _card(
     session: AsyncSession,
     organisation: Organisation,
@@ -319,29 +252,32 @@ async def _home_context(
 ) -> dict[str, Any]:
     timezone = request_state(request).settings.timezone
     async with request_state(request).sessionmaker() as session:
-        fresh = await session.get(Organisation, organisation.id)
-        assert fresh is not None
-        open_tickets = [
-            await _card(session, fresh, ticket, language, timezone, contact=False)
-            for ticket in await claimable(session, fresh)
-        ]
-        mine = [
-            await _card(
-                session, fresh, ticket, language, timezone, contact=ticket.status in CONTACT
-            )
-            for ticket in await held(session, fresh)
-        ]
-        closed = [
-            await _card(session, fresh, ticket, language, timezone, contact=False)
-            for ticket in await finished(session, fresh)
-        ]
-        standing = (await matching.standings(session, [fresh.id]))[fresh.id]
+        lists = await organisation_tickets(session, organisation.id)
+        assert lists is not None
+        fresh = lists.organisation
+
+        async def cards(tickets: list[Ticket], *, holding: bool) -> list[dict[str, Any]]:
+            return [
+                await _card(
+                    session,
+                    fresh,
+                    ticket,
+                    language,
+                    timezone,
+                    contact=holding and ticket.status in HOLDER_STATUSES,
+                )
+                for ticket in tickets
+            ]
+
+        open_tickets = await cards(lists.claimable, holding=False)
+        mine = await cards(lists.held, holding=True)
+        closed = await cards(lists.closed, holding=False)
     return {
         "organisation": fresh,
         "open_tickets": open_tickets,
         "mine": mine,
         "closed": closed,
-        "standing": standing,
+        "standing": lists.standing,
         "reasons": RELEASE_REASONS,
     }
 
@@ -372,7 +308,7 @@ async def home(
     """The organisation's page: tickets it may claim, its tickets, its closed ones."""
     language = request_language(request)
     flash = None
-    if ok in ACTIONS and NUMBER.fullmatch(number or ""):
+    if ok in ACTIONS and is_number(number or ""):
         flash = t(f"org_page_ok_{ok}", language, number=number or "")
     context = await _home_context(request, organisation, language)
     return _home_page(request, context, flash=flash)
@@ -381,21 +317,19 @@ async def home(
 # --- actions ------------------------------------------------------------------------------
 
 
-async def _problem(request: Request, number: str, exc: Exception, language: str) -> tuple[int, str]:
-    """The status code and sentence for a refused action (the ticket's state in words)."""
-    if isinstance(exc, TicketNotFound):
-        return 404, t("ticket_not_found", language, number=number)
-    if isinstance(exc, AlreadyTaken) and exc.holder:
-        return 409, t("taken_by", language, number=number, holder=exc.holder)
-    if isinstance(exc, NotEligible):
-        return 403, t("not_eligible", language, number=number)
-    if isinstance(exc, NotYourTicket):
-        return 403, t("not_yours", language, number=number)
+async def _problem(
+    request: Request, number: str, exc: ServiceError, language: str
+) -> tuple[int, str]:
+    """The status code and sentence for a refused action (web.errors' one map); a move
+    the ticket's state no longer allows answers with that state in words."""
+    meaning = meaning_of(exc)
+    if meaning.key != "ticket_now":
+        holder = getattr(exc, "holder", None)
+        return meaning.status, t(meaning.key, language, number=number, holder=holder)
     async with request_state(request).sessionmaker() as session:
         ticket = await get_ticket(session, number)
-    return 409, t(
-        "ticket_now", language, number=number, status=status_name(ticket.status, language)
-    )
+    status = status_name(ticket.status, language)
+    return meaning.status, t("ticket_now", language, number=number, status=status)
 
 
 @router.post("/tickets/{number}/{action}", dependencies=[Csrf])
@@ -410,7 +344,7 @@ async def act(
     """Claim, start, finish (with an optional note for the resident) or release (with a
     reason) a ticket, as the Telegram buttons do; the notifier is woken after."""
     language = request_language(request)
-    if action not in ACTIONS or not NUMBER.fullmatch(number):
+    if action not in ACTIONS or not is_number(number):
         context = await _home_context(request, organisation, language)
         message = t("ticket_not_found", language, number=number[:20])
         return _home_page(request, context, flash=message, flash_kind="error", status=404)

@@ -16,13 +16,13 @@ from fastapi.responses import Response
 from i18n import t
 from services.models import Staff
 from services.parties import password_matches, set_staff_password
-from web.dashboard.common import language, render, see_other, transaction
 from web.login_throttle import (
     account_key,
     client_ip,
     throttled_sentence,
     with_retry_after,
 )
+from web.pages import language, render, see_other, transaction
 from web.password_change import MAX_FIELD, form_context, new_password_problem
 from web.sessions import Csrf, StaffMember, current_session, end_other_sessions
 from web.state import request_state

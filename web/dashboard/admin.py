@@ -29,7 +29,7 @@ from services.parties import (
     get_organisation,
     set_organisation_active,
 )
-from web.dashboard.common import error_page, flash_text, parse_int, render, see_other, transaction
+from web.pages import error_page, flash_text, parse_int, render, see_other, transaction
 from web.sessions import Admin, Csrf, end_sessions_of
 
 router = APIRouter(include_in_schema=False)

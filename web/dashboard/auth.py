@@ -9,8 +9,8 @@ from fastapi.responses import Response
 
 from i18n import normalise_language
 from services.management import authenticate_staff, set_staff_language
-from web.dashboard.common import render, safe_next, see_other, transaction
 from web.login_throttle import account_key, client_ip, throttled_sentence, with_retry_after
+from web.pages import render, safe_next, see_other, transaction
 from web.sessions import (
     LANGUAGE_COOKIE,
     Csrf,

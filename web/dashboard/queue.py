@@ -15,7 +15,7 @@ from services.management import list_categories, list_communities, list_organisa
 from services.models import Staff
 from services.parties import Role
 from services.queue import QueueQuery, Sort, StatusFilter, search_queue
-from web.dashboard.common import parse_date, parse_int, render, transaction
+from web.pages import parse_date, parse_int, render, transaction
 from web.sessions import StaffMember
 
 router = APIRouter(include_in_schema=False)

@@ -25,8 +25,8 @@ from services.reports import (
 )
 from services.settlement import MAX_PERIOD, Settlement, settle
 from services.spreadsheet import csv_rows, xlsx_append
-from web.dashboard.common import language, parse_date, render, secure, transaction
 from web.dashboard.queue import visible_communities
+from web.pages import language, parse_date, render, secure, transaction
 from web.sessions import StaffMember
 from web.state import request_state
 

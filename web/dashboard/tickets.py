@@ -35,7 +35,7 @@ from services.models import Staff, Ticket
 from services.parties import get_organisation, staff_sees
 from services.queue import TicketDetail, TimelineEntry, ticket_detail
 from services.tickets import get_ticket
-from web.dashboard.common import error_page, flash_text, language, render, see_other, transaction
+from web.pages import error_page, flash_text, language, render, see_other, transaction
 from web.sessions import Csrf, StaffMember
 from web.state import request_state
 
@@ -183,8 +183,7 @@ async def ticket_page(request: Request, number: str, staff: StaffMember) -> Resp
             "unacknowledged": emergency.needs_acknowledgement(ticket),
             "categories": categories,
             # A held ticket is handed on: the old holder loses it (and its contact).
-            "handing_over": ticket.organisation_id is not None
-            and ticket.status in HELD_OPEN,
+            "handing_over": ticket.organisation_id is not None and ticket.status in HELD_OPEN,
             "notes": [note_text(entry, detail, lang) for entry in detail.timeline],
             "map_url": (
                 map_link(ticket.latitude, ticket.longitude)
