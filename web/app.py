@@ -19,8 +19,11 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
+from adapters.engine_client import EngineClient
 from adapters.wakeup import Waker
 from config.settings import Settings
+from desk.frontdesk import FrontDesk
+from desk.workdesk import WorkDesk
 from services.db import make_engine, make_sessionmaker
 from web import api
 from web.chat import router as chat_router
@@ -60,17 +63,23 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             redis=waker.redis,
             clock=clock,
         )
+        sessionmaker = make_sessionmaker(engine)
+        engine_client = EngineClient(settings.rasa_url, timeout=settings.engine_timeout_s)
         app.state.web = WebState(
             settings=settings,
             engine=engine,
-            sessionmaker=make_sessionmaker(engine),
+            sessionmaker=sessionmaker,
             waker=waker,
             login_throttle=throttle,
+            engine_client=engine_client,
+            frontdesk=FrontDesk(engine_client, sessionmaker, settings, waker),
+            workdesk=WorkDesk(sessionmaker, waker),
         )
         try:
             yield
         finally:
             del app.state.web
+            await engine_client.close()
             await waker.close()
             await engine.dispose()
 

@@ -15,7 +15,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,8 +28,7 @@ from sqlalchemy import select
 from starlette.datastructures import UploadFile
 from starlette.types import Scope
 
-from adapters.engine_client import EngineClient
-from desk.frontdesk import MAX_MESSAGE_CHARS, Button, FrontDesk, Reply, Sender
+from desk.frontdesk import MAX_MESSAGE_CHARS, FrontDesk, Reply, Sender
 from desk.notices import render as render_notice
 from desk.render import CANCELLABLE, category_name, local_time
 from desk.workdesk import WorkDesk, handles
@@ -40,7 +39,7 @@ from services.outbox import lease_due, mark_sent
 from services.parsing import resolve_language
 from services.payloads import Action, encode
 from services.tickets import get_or_create_resident, list_resident_tickets
-from web.chat_history import Line, recent_conversation
+from web.chat_history import recent_conversation
 from web.chat_identity import (
     CSRF_HEADER,
     accept_language,
@@ -48,6 +47,7 @@ from web.chat_identity import (
     same_site_request,
     set_resident_cookie,
 )
+from web.chat_replies import line_json, reply_json
 from web.errors import ApiError
 from web.limits import larger_body
 from web.state import WebState, app_state, request_state
@@ -167,19 +167,7 @@ class Chat:
         }
 
 
-async def _engine(request: Request) -> AsyncIterator[EngineClient]:
-    settings = request_state(request).settings
-    engine = EngineClient(settings.rasa_url, timeout=settings.engine_timeout_s)
-    try:
-        yield engine
-    finally:
-        await engine.close()
-
-
-async def chat_of(
-    request: Request,
-    engine: Annotated[EngineClient, Depends(_engine)],
-) -> Chat:
+async def chat_of(request: Request) -> Chat:
     """The chat of this request; refuses requests that are not the page's own."""
     if not same_site_request(request):
         raise ApiError(
@@ -198,8 +186,8 @@ async def chat_of(
         state=state,
         sender=sender,
         new_cookie=new,
-        desk=FrontDesk(engine, state.sessionmaker, state.settings, state.waker),
-        workdesk=WorkDesk(state.sessionmaker, state.waker),
+        desk=state.frontdesk,
+        workdesk=state.workdesk,
     )
 
 
@@ -211,59 +199,6 @@ def _respond(request: Request, chat: Chat, body: dict[str, Any], status: int = 2
     if chat.new_cookie:
         set_resident_cookie(response, request, chat.state.settings, chat.sender.external_id)
     return response
-
-
-# --- replies as JSON ----------------------------------------------------------------------
-
-
-def _button(button: Button) -> dict[str, str]:
-    return {"title": button.title, "payload": button.payload}
-
-
-def _layout(buttons: Sequence[Button]) -> list[list[Button]]:
-    """Inline buttons in rows as Telegram shows them: one, two or three a row."""
-    if len(buttons) <= 2:
-        return [[b] for b in buttons]
-    per_row = 3 if len(buttons) > 4 and all(len(b.title) <= 6 for b in buttons) else 2
-    return [list(buttons[i : i + per_row]) for i in range(0, len(buttons), per_row)]
-
-
-def _keyboard(rows: list[list[dict[str, Any]]] | None) -> list[list[dict[str, str]]] | None:
-    if not rows:
-        return None
-    shown: list[list[dict[str, str]]] = []
-    for row in rows:
-        if not isinstance(row, list):
-            continue
-        buttons = []
-        for button in row:
-            if not isinstance(button, dict):
-                continue
-            kind = (
-                "location"
-                if button.get("request_location")
-                else "contact"
-                if button.get("request_contact")
-                else "text"
-            )
-            buttons.append({"text": str(button.get("text", "")), "kind": kind})
-        if buttons:
-            shown.append(buttons)
-    return shown or None
-
-
-def reply_json(
-    reply: Reply, *, notice_id: str | None = None, reply_kind: str | None = None
-) -> dict[str, Any]:
-    """One reply as the page draws it: text, inline button rows, reply keyboard."""
-    rows = reply.rows or _layout(reply.buttons)
-    return {
-        "text": reply.text,
-        "rows": [[_button(b) for b in row] for row in rows if row],
-        "keyboard": _keyboard(reply.keyboard),
-        "notice": notice_id,
-        "reply_kind": reply_kind,
-    }
 
 
 # --- the page -----------------------------------------------------------------------------
@@ -480,23 +415,8 @@ async def tickets(request: Request, chat: ChatDep) -> Response:
     return _respond(request, chat, {"tickets": listed, "language": language})
 
 
-def line_json(line: Line) -> dict[str, Any]:
-    """One message of the history: the resident's words, or a reply as the page draws it
-    (its buttons live only on the pending choice, its keyboard only there)."""
-    if line.by_resident:
-        return {"from": "resident", "text": line.reply.text}
-    shown = reply_json(line.reply, notice_id=line.notice_id, reply_kind=line.reply_kind)
-    if not line.live:
-        shown["keyboard"] = None
-    return {"from": "assistant", **shown, "live": line.live}
-
-
 @router.get("/api/history")
-async def history(
-    request: Request,
-    chat: ChatDep,
-    engine: Annotated[EngineClient, Depends(_engine)],
-) -> Response:
+async def history(request: Request, chat: ChatDep) -> Response:
     """The resident's recent conversation, for a page loaded again (web/chat_history.py);
     nobody new is made by asking, and without the engine only the notices come back."""
     state = chat.state
@@ -512,7 +432,7 @@ async def history(
         return _respond(request, chat, {"history": [], "language": None})
     language = await _page_language(request, state)
     lines = await recent_conversation(
-        engine,
+        state.engine_client,
         state.sessionmaker,
         chat.sender,
         language=language,

@@ -128,8 +128,7 @@ def refusal(
         request = Request(scope)
         language = request_language(request)
         if part is Part.CHAT:
-            # Imported here: web.chat builds the front desks, which this module does not need.
-            from web.chat import reply_json
+            from web.chat_replies import reply_json
 
             response = error_response(
                 status,

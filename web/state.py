@@ -7,21 +7,27 @@ from dataclasses import dataclass
 from fastapi import FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from adapters.engine_client import EngineClient
 from adapters.wakeup import Waker
 from config.settings import Settings
+from desk.frontdesk import FrontDesk
+from desk.workdesk import WorkDesk
 from web.login_throttle import LoginThrottle
 
 
 @dataclass(frozen=True)
 class WebState:
-    """The settings, the database, the notifier's waker and the sign-in throttle of
-    one web process."""
+    """The settings, the database, the notifier's waker, the sign-in throttle, the
+    engine's client and the web chat's desks of one web process (built once, at start)."""
 
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     waker: Waker
     login_throttle: LoginThrottle
+    engine_client: EngineClient
+    frontdesk: FrontDesk
+    workdesk: WorkDesk
 
 
 def app_state(app: FastAPI) -> WebState:
