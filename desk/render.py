@@ -12,8 +12,6 @@ from services.matching import Standing
 from services.models import Category, Organisation, Ticket
 from services.payloads import Action, encode
 
-CANCELLABLE = OPEN
-
 
 def category_name(categories: Mapping[str, Category], code: str | None, language: str) -> str:
     """A category's name in the reader's language (its code if unknown)."""
@@ -82,7 +80,7 @@ def cancel_buttons(tickets: Sequence[Ticket], language: str) -> list[tuple[str, 
     return [
         (t("cancel_button", language, number=ticket.number), encode(Action.CANCEL, ticket.number))
         for ticket in tickets
-        if ticket.status in CANCELLABLE
+        if ticket.status in OPEN
     ]
 
 

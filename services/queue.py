@@ -39,13 +39,13 @@ from services.models import (
     TicketFollower,
     UTCDateTime,
 )
+from services.numbers import is_number
 from services.tickets import aware_utc, get_ticket
 
 S = TicketStatus
 COUNT_CAP = 10_000
 MAX_PER_PAGE = 200
 MAX_SEARCH = 100
-_NUMBER = re.compile(r"RO-\d{6}-\d{4,8}", re.IGNORECASE)
 # "assigned to org:3" in an event note names an organisation.
 _ORG_REF = re.compile(r"\borg:(\d+)\b")
 
@@ -267,7 +267,7 @@ def _filtered(query: QueueQuery, categories: Sequence[Category], now: datetime) 
         statement = statement.where(attention_condition(categories, now))
     search = (query.search or "").strip()[:MAX_SEARCH]
     if search:
-        if _NUMBER.fullmatch(search):
+        if is_number(search.upper()):
             statement = statement.where(Ticket.number == search.upper())
         else:
             pattern = _like_pattern(search)

@@ -30,10 +30,11 @@ from starlette.types import Scope
 
 from desk.frontdesk import MAX_MESSAGE_CHARS, FrontDesk, Reply, Sender
 from desk.notices import render as render_notice
-from desk.render import CANCELLABLE, category_name, local_time
+from desk.render import category_name, local_time
 from desk.workdesk import WorkDesk, handles
 from i18n import LANGUAGES, t, ticket_status_name
 from services.categories import list_categories
+from services.lifecycle import OPEN
 from services.models import Resident
 from services.outbox import lease_due, mark_sent
 from services.parsing import resolve_language
@@ -393,9 +394,7 @@ async def tickets(request: Request, chat: ChatDep) -> Response:
                 ),
                 "description": ticket.description,
                 "created": local_time(ticket.created_at, timezone),
-                "cancel": encode(Action.CANCEL, ticket.number)
-                if ticket.status in CANCELLABLE
-                else None,
+                "cancel": encode(Action.CANCEL, ticket.number) if ticket.status in OPEN else None,
                 # A done ticket is rated or sent back from the list too (the prompt
                 # may be long gone): the same payloads as the "done" notice's buttons.
                 "rate": (

@@ -20,6 +20,7 @@ from urllib.parse import unquote_plus
 
 from uvicorn.config import LOGGING_CONFIG
 
+from services.numbers import without_numbers
 from services.privacy import mask_text
 
 REDACTED = "[redacted]"
@@ -28,7 +29,6 @@ REDACTED = "[redacted]"
 SECRET_NAMES = frozenset({"q", "query", "search", "code", "key", "phone"})
 SECRET_WORDS = ("key", "token", "secret", "passw", "phone", "auth", "session", "csrf")
 # Ticket numbers (RO-261122-0007) look like phone numbers to mask_text; they are not.
-_TICKET_NUMBER = re.compile(r"RO-\d{6}-\d{4,}", re.IGNORECASE)
 _QUERY = re.compile(r"\?[^\s\"'<>]*")
 
 
@@ -38,7 +38,7 @@ def _secret_name(name: str) -> bool:
 
 
 def _personal(value: str) -> bool:
-    text = _TICKET_NUMBER.sub("", value)
+    text = without_numbers(value)
     return mask_text(text) != text
 
 

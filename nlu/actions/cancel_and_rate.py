@@ -13,7 +13,6 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from adapters.engine_client import payload
 from config.settings import get_settings
-from desk.render import CANCELLABLE
 from i18n import t
 from nlu.actions.clarify import offer_categories
 from nlu.actions.common import (
@@ -33,6 +32,7 @@ from nlu.actions.named import (
 )
 from services import list_resident_tickets
 from services.categories import list_categories
+from services.lifecycle import OPEN
 from services.models import Category, Ticket, utcnow
 
 Events = list[dict[str, Any]]
@@ -70,7 +70,7 @@ class ActionCancelRequest(Action):
             # "师傅修好了，给五星好评" / "又堵了，没修好" about a done ticket.
             offer_done(dispatcher, tracker, text, done, categories, lang, now)
             return []
-        open_tickets = [ticket for ticket in tickets if ticket.status in CANCELLABLE]
+        open_tickets = [ticket for ticket in tickets if ticket.status in OPEN]
         if not open_tickets:
             dispatcher.utter_message(response="utter_nothing_to_cancel")
             return []

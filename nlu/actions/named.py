@@ -19,6 +19,7 @@ from desk.render import category_name
 from i18n import t
 from services.emergency import EMERGENCY, HANDOFF
 from services.models import Category, Ticket
+from services.numbers import typed_number
 
 NEED_CHARS = 14
 MIN_CATEGORY_CONFIDENCE = 0.02
@@ -36,7 +37,6 @@ _ABOUT_TICKETS = frozenset(
 )
 _ANNOTATION = re.compile(r"\[([^\]]*)\]\([^)]*\)|\[([^\]]*)\]\{[^}]*\}")
 MAX_TEXT_CHARS = 500
-NUMBER = re.compile(r"RO-?\d{6}-?\d{1,4}", re.IGNORECASE)
 _WORD = re.compile(r"[a-z]{3,}")
 _HAN = re.compile(r"[\u4e00-\u9fff]+")
 # Characters and words that say nothing about which ticket is meant.
@@ -238,11 +238,7 @@ def _time_score(text: str, ticket: Ticket, timezone: str, now: datetime) -> floa
 
 def named_ticket_number(text: str) -> str | None:
     """A ticket number typed in the text (RO-261122-0007), normalised."""
-    found = NUMBER.search(text or "")
-    if found is None:
-        return None
-    digits = re.sub(r"\D", "", found.group(0))
-    return f"RO-{digits[:6]}-{digits[6:].zfill(4)}"
+    return typed_number(text)
 
 
 def rank_named(

@@ -32,6 +32,7 @@ from services.errors import (
 from services.lifecycle import HELD_OPEN, OPEN, TicketStatus
 from services.management import list_categories
 from services.models import Staff, Ticket
+from services.numbers import NUMBER, is_number
 from services.parties import get_organisation, staff_sees
 from services.queue import TicketDetail, TimelineEntry, ticket_detail
 from services.tickets import get_ticket
@@ -42,14 +43,13 @@ from web.state import request_state
 router = APIRouter(include_in_schema=False)
 
 S = TicketStatus
-NUMBER_PATTERN = re.compile(r"RO-\d{6}-\d{4,8}")
 MAX_TEXT = 2000
 # Reasons offered as buttons; the resident reads them from the catalogue in their language.
 REJECT_REASONS = ("reason_scope", "reason_info", "reason_duplicate")
 CLOSE_REASONS = ("reason_handled", "reason_duplicate", "reason_scope")
 _ASSIGNED = re.compile(r"^assigned to org:(\d+)(?:: (.*))?$", re.DOTALL)
 _HANDED_OVER = re.compile(r"^from org:(\d+) to org:(\d+)(?:: (.*))?$", re.DOTALL)
-_MERGED = re.compile(r"^into (RO-\d{6}-\d{4,8})$")
+_MERGED = re.compile(rf"^into ({NUMBER})$")
 _RATED = re.compile(r"^rated (\d)$")
 _ALERT_HANDED = re.compile(r"^from (emergency|handoff) to ([a-z_]+)(?:: (.*))?$", re.DOTALL)
 
@@ -143,7 +143,7 @@ def map_link(latitude: float, longitude: float) -> str:
 
 
 async def _visible_detail(session: AsyncSession, staff: Staff, number: str) -> TicketDetail | None:
-    if not NUMBER_PATTERN.fullmatch(number):
+    if not is_number(number):
         return None
     try:
         detail = await ticket_detail(session, number)
@@ -239,7 +239,7 @@ async def _act(request: Request, staff: Staff, number: str, name: str, action: A
     """Run one workflow step for a ticket the staff member sees; wake the notifier
     after the commit when something changed; back to the ticket page."""
     page = f"/dashboard/tickets/{number}"
-    if not NUMBER_PATTERN.fullmatch(number):
+    if not is_number(number):
         return error_page(request, 404, "dash_err_no_ticket")
     try:
         async with transaction(request) as session:
@@ -343,7 +343,7 @@ async def merge(request: Request, number: str, staff: StaffMember, into: Text = 
 
     async def act(session: AsyncSession, ticket: Ticket) -> bool:
         target = into.strip().upper()
-        if not NUMBER_PATTERN.fullmatch(target):
+        if not is_number(target):
             raise ValueError("not a ticket number")
         try:
             await workflow.merge(session, number=number, into=target, staff=staff)
