@@ -38,7 +38,7 @@ tickets = sa.table(
 
 
 def _http_url(url: str) -> bool:
-    # A frozen copy of services.open311.valid_media_url: a revision never imports app code.
+    # A frozen copy of services.api_clients.valid_media_url: a revision never imports app code.
     if not url or len(url) > MAX_URL or any(c.isspace() or ord(c) < 32 for c in url):
         return False
     try:
