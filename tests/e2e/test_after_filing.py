@@ -9,7 +9,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from i18n import t
-from services import Ticket, file_ticket, workflow
+from services import NewTicket, Ticket, file_ticket, workflow
 from services.parties import create_organisation
 from services.tickets import get_or_create_resident, get_ticket
 from tests.e2e.test_lifecycle import expect, expect_button
@@ -23,21 +23,25 @@ async def _ticket_for(db: Sessions, user_id: int, language: str) -> Ticket:
         resident = await get_or_create_resident(
             session, channel="telegram", external_id=str(user_id)
         )
-        return await file_ticket(
-            session,
-            resident=resident,
-            category_code="repair",
-            description="厨房水管漏水" if language == "zh" else "the kitchen pipe leaks",
-            address="幸福小区3栋501",
-            latitude=None,
-            longitude=None,
-            preferred_time_text=None,
-            preferred_time_at=None,
-            phone="+8613812345678",
-            photo_path=None,
-            language=language,
-            idempotency_key=None,
-        )
+        return (
+            await file_ticket(
+                session,
+                resident=resident,
+                request=NewTicket(
+                    category_code="repair",
+                    description="厨房水管漏水" if language == "zh" else "the kitchen pipe leaks",
+                    address="幸福小区3栋501",
+                    latitude=None,
+                    longitude=None,
+                    preferred_time_text=None,
+                    preferred_time_at=None,
+                    phone="+8613812345678",
+                    photo_path=None,
+                    language=language,
+                    idempotency_key=None,
+                ),
+            )
+        ).ticket
 
 
 async def test_has_anyone_taken_it_is_answered_with_the_wait(
