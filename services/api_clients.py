@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.errors import InvalidInput
 from services.models import ApiKey, Category, Resident, Ticket
 from services.parties import digest, new_token
 from services.tickets import NewTicket, aware_utc, get_or_create_resident, ticket_by_key
@@ -35,7 +36,7 @@ async def create_api_key(session: AsyncSession, *, name: str) -> tuple[ApiKey, s
     """A new key for an outside client; the key is returned once and stored hashed."""
     name = name.strip()
     if not name:
-        raise ValueError("an API key needs a name")
+        raise InvalidInput("an API key needs a name")
     secret = new_token()
     key = ApiKey(name=name, key_hash=digest(secret), active=True, created_at=aware_utc(None))
     session.add(key)
@@ -132,9 +133,9 @@ async def file_request(
 ) -> tuple[Ticket, bool]:
     """File the request as a ticket of an `open311` resident through the same workflow as
     the chat; returns the ticket and whether it is new (False: a retry). A media URL
-    that `valid_media_url` refuses is a ValueError (the caller answers 400 first)."""
+    that `valid_media_url` refuses is InvalidInput (the caller answers 400 first)."""
     if request.media_url is not None and not valid_media_url(request.media_url):
-        raise ValueError("media_url must be an absolute http(s) URL with a host")
+        raise InvalidInput("media_url must be an absolute http(s) URL with a host")
     now = aware_utc(now)
     resident = await get_or_create_resident(
         session,

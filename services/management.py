@@ -77,7 +77,7 @@ class CategorySettings:
 
 
 def parse_unit_price(text: str) -> Decimal:
-    """A unit price in CNY as typed (e.g. "80" or "80.50"), or ValueError."""
+    """A unit price in CNY as typed (e.g. "80" or "80.50"), or InvalidInput."""
     try:
         price = Decimal(text.strip())
     except InvalidOperation:

@@ -374,13 +374,13 @@ async def _checked_hash(password: str, name: str) -> str:
 async def set_organisation_password(
     session: AsyncSession, organisation: Organisation, password: str
 ) -> None:
-    """Set the organisation's web password; ValueError if `password_problem` finds one."""
+    """Set the organisation's web password; InvalidInput if `password_problem` finds one."""
     organisation.password_hash = await _checked_hash(password, organisation.name)
     await session.flush()
 
 
 async def set_staff_password(session: AsyncSession, staff: Staff, password: str) -> None:
-    """Set a staff member's web password; ValueError if `password_problem` finds one."""
+    """Set a staff member's web password; InvalidInput if `password_problem` finds one."""
     staff.password_hash = await _checked_hash(password, staff.name)
     await session.flush()
 

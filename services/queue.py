@@ -212,23 +212,8 @@ def deadline(ticket: Ticket, category: Category | None) -> datetime | None:
 
 def is_overdue(ticket: Ticket, category: Category | None, now: datetime) -> bool:
     """The Python twin of overdue_condition, for one loaded ticket."""
-    if category is None:
-        return False
-    claim = timedelta(hours=category.sla_claim_hours)
-    done = timedelta(hours=category.sla_done_hours)
-    since: datetime | None
-    limit = claim
-    if ticket.status == S.SUBMITTED:
-        since = ticket.created_at
-    elif ticket.status == S.PUBLISHED:
-        since = ticket.published_at
-    elif ticket.status == S.REOPENED:
-        since = ticket.updated_at
-    elif ticket.status in IN_HAND:
-        since, limit = ticket.claimed_at, done
-    else:
-        return False
-    return since is not None and now > since + limit
+    limit = deadline(ticket, category)
+    return limit is not None and now > limit
 
 
 def _like_pattern(text: str) -> str:

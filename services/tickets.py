@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CursorResult, Executable, select, update
+from sqlalchemy import CursorResult, Executable, Select, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -75,6 +75,17 @@ def _insert_ignoring_conflicts(
     raise NotImplementedError(f"unsupported database dialect: {dialect}")
 
 
+def _resident_query(channel: str, external_id: str) -> Select[Resident]:
+    return select(Resident).where(Resident.channel == channel, Resident.external_id == external_id)
+
+
+async def find_resident(
+    session: AsyncSession, *, channel: str, external_id: str
+) -> Resident | None:
+    """The resident of this channel and id, or None (nobody is made by asking)."""
+    return (await session.scalars(_resident_query(channel, external_id))).one_or_none()
+
+
 async def get_or_create_resident(
     session: AsyncSession,
     *,
@@ -83,7 +94,7 @@ async def get_or_create_resident(
     display_name: str | None = None,
 ) -> Resident:
     """Return the resident of this channel and id, creating them if new."""
-    query = select(Resident).where(Resident.channel == channel, Resident.external_id == external_id)
+    query = _resident_query(channel, external_id)
     # Every message looks its resident up: read first, so the common case writes nothing.
     resident = (await session.scalars(query)).one_or_none()
     if resident is None:

@@ -24,7 +24,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 from starlette.datastructures import UploadFile
 from starlette.types import Scope
 
@@ -35,11 +34,10 @@ from desk.workdesk import WorkDesk, handles
 from i18n import LANGUAGES, t, ticket_status_name
 from services.categories import list_categories
 from services.lifecycle import OPEN
-from services.models import Resident
 from services.outbox import lease_due, mark_sent
 from services.parsing import resolve_language
 from services.payloads import Action, encode
-from services.tickets import get_or_create_resident, list_resident_tickets
+from services.tickets import find_resident, get_or_create_resident, list_resident_tickets
 from web.chat_history import recent_conversation
 from web.chat_identity import (
     CSRF_HEADER,
@@ -211,11 +209,7 @@ async def _page_language(request: Request, state: WebState) -> str:
     resident = None
     if not new:
         async with state.sessionmaker() as session:
-            resident = await session.scalar(
-                select(Resident).where(
-                    Resident.channel == CHANNEL, Resident.external_id == resident_id
-                )
-            )
+            resident = await find_resident(session, channel=CHANNEL, external_id=resident_id)
     return resolve_language(
         choice=resident.language_choice if resident else None,
         text=None,
@@ -422,11 +416,7 @@ async def history(request: Request, chat: ChatDep) -> Response:
     if chat.new_cookie:
         return _respond(request, chat, {"history": [], "language": None})
     async with state.sessionmaker() as session:
-        known = await session.scalar(
-            select(Resident.id).where(
-                Resident.channel == CHANNEL, Resident.external_id == chat.sender.external_id
-            )
-        )
+        known = await find_resident(session, channel=CHANNEL, external_id=chat.sender.external_id)
     if known is None:  # never wrote: no conversation to ask the engine for
         return _respond(request, chat, {"history": [], "language": None})
     language = await _page_language(request, state)

@@ -14,13 +14,12 @@ web/sessions.py and web/templating.py; see docs/webchat.md.
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.notices import localise
@@ -59,6 +58,7 @@ from web.login_throttle import (
     throttled_sentence,
     with_retry_after,
 )
+from web.pages import render, safe_next, see_other, transaction
 from web.password_change import form_context, new_password_problem
 from web.sessions import (
     Csrf,
@@ -72,7 +72,6 @@ from web.sessions import (
     start_session,
 )
 from web.state import request_state
-from web.templating import templates
 
 router = APIRouter(prefix="/org", tags=["organisation pages"], include_in_schema=False)
 
@@ -81,49 +80,11 @@ HOME = "/org"
 MAX_FIELD = 200
 MAX_NOTE = 2000
 ACTIONS = ("claim", "start", "done", "release")
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; "
-    "object-src 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
-
-
-# --- small helpers ------------------------------------------------------------------------
-
-
-def _render(
-    request: Request, name: str, context: dict[str, Any], *, status: int = 200
-) -> HTMLResponse:
-    response = templates.TemplateResponse(request, name, context, status_code=status)
-    response.headers.update(SECURITY_HEADERS)
-    return response
-
-
-def _see_other(url: str) -> RedirectResponse:
-    response = RedirectResponse(url, status_code=303)
-    response.headers.update(SECURITY_HEADERS)
-    return response
 
 
 def _safe_next(value: str | None) -> str:
     """A redirect target inside the organisation pages, else the home page."""
-    if not value or not value.startswith(HOME) or "\\" in value or value.startswith("//"):
-        return HOME
-    parts = urlsplit(value)
-    return HOME if parts.scheme or parts.netloc else value
-
-
-@asynccontextmanager
-async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request_state(request).sessionmaker() as session, session.begin():
-        yield session
+    return safe_next(value, HOME, within=HOME)
 
 
 # --- signing in ---------------------------------------------------------------------------
@@ -149,7 +110,7 @@ def _login_page(
             office.office_hours_en if request_language(request) == "en" else office.office_hours_zh
         ),
     }
-    response = _render(
+    response = render(
         request,
         "org/login.html",
         {
@@ -172,7 +133,7 @@ async def login_page(request: Request, next: str | None = None) -> Response:
     """The sign-in form: the API token, or the organisation's name and web password."""
     signed_in = await current_session(request)
     if signed_in is not None and signed_in.organisation is not None:
-        return _see_other(_safe_next(next))
+        return see_other(_safe_next(next))
     return _login_page(request, _safe_next(next))
 
 
@@ -192,7 +153,7 @@ async def login(
     attempt = await throttle.begin(account=account, ip=client_ip(request))
     if attempt.refused:
         return _login_page(request, next_url, name=name, refused=attempt)
-    async with _transaction(request) as session:
+    async with transaction(request) as session:
         organisation: Organisation | None = None
         if token.strip():
             try:
@@ -205,7 +166,7 @@ async def login(
             failed = "org_page_login_bad_password"
         if organisation is None:
             return _login_page(request, next_url, failed=failed, name=name)
-        response = _see_other(next_url)
+        response = see_other(next_url)
         await end_session(session, request, response)
         session_id = await start_session(session, organisation=organisation)
     await throttle.succeeded(attempt)
@@ -290,7 +251,7 @@ def _home_page(
     flash_kind: str = "ok",
     status: int = 200,
 ) -> HTMLResponse:
-    return _render(
+    return render(
         request,
         "org/home.html",
         {**context, "flash": flash, "flash_kind": flash_kind},
@@ -372,14 +333,14 @@ async def act(
         "release": release,
     }
     try:
-        async with _transaction(request) as session:
+        async with transaction(request) as session:
             await steps[action](session)
     except (TicketNotFound, AlreadyTaken, IllegalTransition, NotEligible, NotYourTicket) as exc:
         status, message = await _problem(request, number, exc, language)
         context = await _home_context(request, organisation, language)
         return _home_page(request, context, flash=message, flash_kind="error", status=status)
     await request_state(request).waker.wake()
-    return _see_other(f"{HOME}?{urlencode({'ok': action, 'number': number})}")
+    return see_other(f"{HOME}?{urlencode({'ok': action, 'number': number})}")
 
 
 # --- the web password ---------------------------------------------------------------------
@@ -404,7 +365,7 @@ def _password_page(
         current_label="account_current_password_or_token",
         first_time=not has_password,
     )
-    return _render(
+    return render(
         request, "org/password.html", {**context, "flash": flash, "flash_kind": kind}, status=status
     )
 
@@ -447,7 +408,7 @@ async def password(
     attempt: Attempt | None = None
     signed_in = await current_session(request)
     assert signed_in is not None
-    async with _transaction(request) as session:
+    async with transaction(request) as session:
         fresh = await session.get(Organisation, organisation.id)
         assert fresh is not None
         first_time = fresh.password_hash is None
@@ -467,4 +428,4 @@ async def password(
     if attempt is not None:
         await throttle.succeeded(attempt)
     done = "set" if first_time else "changed"
-    return _see_other(f"{PASSWORD_PAGE}?{urlencode({'ok': done})}")
+    return see_other(f"{PASSWORD_PAGE}?{urlencode({'ok': done})}")

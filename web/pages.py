@@ -1,5 +1,5 @@
-"""What the dashboard's pages share: rendering with security headers, redirects,
-the database session of a request, and small form parsers."""
+"""What the web pages (dashboard and organisation pages) share: rendering with
+security headers, redirects, the database session of a request, small form parsers."""
 
 from __future__ import annotations
 
@@ -57,9 +57,10 @@ def error_page(request: Request, status: int, key: str) -> HTMLResponse:
     return render(request, "dashboard/error.html", {"message_key": key}, status=status)
 
 
-def safe_next(value: str | None, default: str = "/dashboard") -> str:
-    """A redirect target from a `next` field: a path on this site only."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+def safe_next(value: str | None, default: str = "/dashboard", *, within: str = "/") -> str:
+    """A redirect target from a `next` field: a path on this site only (and under
+    `within`, e.g. the organisation pages' own), else `default`."""
+    if not value or not value.startswith(within) or value.startswith("//") or "\\" in value:
         return default
     parts = urlsplit(value)
     if parts.scheme or parts.netloc:

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import FormData
 
 from services import matching
-from services.errors import NotFound, UnknownCategory
+from services.errors import InvalidInput, NotFound, UnknownCategory
 from services.management import (
     CategorySettings,
     list_categories,
@@ -99,7 +99,7 @@ async def create_organisation_form(request: Request, admin: Admin) -> Response:
                 contact=_text(form, "contact") or None,
                 language=_language(form),
             )
-    except (UnknownCategory, NotFound, ValueError):
+    except (UnknownCategory, NotFound, InvalidInput):
         return see_other("/dashboard/organisations?error=1")
     return render(
         request,
@@ -148,7 +148,7 @@ async def edit_organisation(request: Request, organisation_id: int, admin: Admin
             )
     except NotFound:
         return error_page(request, 404, "dash_err_not_found")
-    except (UnknownCategory, ValueError):
+    except (UnknownCategory, InvalidInput):
         return see_other(f"{page}?error=1")
     return see_other(f"{page}?done=dash_done_saved")
 
@@ -197,7 +197,7 @@ async def edit_category(request: Request, code: str, admin: Admin) -> Response:
     done = parse_int(_text(form, "sla_done_hours"))
     try:
         if claim is None or done is None:
-            raise ValueError("hours must be whole numbers")
+            raise InvalidInput("hours must be whole numbers")
         settings = CategorySettings(
             needs_review=form.get("needs_review") == "1",
             sla_claim_hours=claim,
@@ -208,7 +208,7 @@ async def edit_category(request: Request, code: str, admin: Admin) -> Response:
             await update_category(session, code, settings)
     except UnknownCategory:
         return error_page(request, 404, "dash_err_not_found")
-    except ValueError:
+    except InvalidInput:
         return see_other(f"/dashboard/categories?error={code}")
     return see_other("/dashboard/categories?done=dash_done_saved")
 
@@ -254,7 +254,7 @@ async def create_staff_form(request: Request, admin: Admin) -> Response:
             )
     except IntegrityError:  # the name is taken
         return see_other("/dashboard/staff?error=1")
-    except (NotFound, ValueError):
+    except (NotFound, InvalidInput):
         return see_other("/dashboard/staff?error=1")
     return render(
         request,

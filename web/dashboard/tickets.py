@@ -20,12 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from i18n import has_key, t
 from services import emergency, workflow
 from services.errors import (
-    AlreadyHolds,
-    AlreadyTaken,
     IllegalTransition,
-    NotEligible,
+    InvalidInput,
     NotFound,
     NotYourTicket,
+    ServiceError,
     TicketNotFound,
     UnknownCategory,
 )
@@ -36,6 +35,7 @@ from services.numbers import NUMBER, is_number
 from services.parties import get_organisation, staff_sees
 from services.queue import TicketDetail, TimelineEntry, ticket_detail
 from services.tickets import get_ticket
+from web.errors import meaning_of
 from web.pages import error_page, flash_text, language, render, see_other, transaction
 from web.sessions import Csrf, StaffMember
 from web.state import request_state
@@ -249,18 +249,13 @@ async def _act(request: Request, staff: Staff, number: str, name: str, action: A
             before = _version(ticket)
             changed = await action(session, ticket)
             changed = changed or _version(ticket) != before
-    except (TicketNotFound, NotYourTicket):
-        return error_page(request, 404, "dash_err_no_ticket")
-    except AlreadyHolds:
-        return see_other(f"{page}?error=dash_err_already_holds")
-    except AlreadyTaken:
-        return see_other(f"{page}?error=dash_err_taken")
-    except IllegalTransition:
-        return see_other(f"{page}?error=dash_err_state")
-    except NotEligible:
-        return see_other(f"{page}?error=dash_err_not_eligible")
-    except (NotFound, UnknownCategory, ValueError):
+    except (TicketNotFound, NotYourTicket) as exc:  # the ticket of the page
+        return error_page(request, 404, meaning_of(exc).staff_key)
+    except (NotFound, UnknownCategory):
+        # What the form chose (an organisation, a category) is gone or was never offered.
         return see_other(f"{page}?error=dash_err_input")
+    except ServiceError as exc:  # web.errors' one map
+        return see_other(f"{page}?error={meaning_of(exc).staff_key}")
     if changed:
         await request_state(request).waker.wake()
     return see_other(f"{page}?done=dash_done_{name}")
@@ -272,7 +267,7 @@ def _reason(code: str, text: str, allowed: tuple[str, ...]) -> str:
         return text[:MAX_TEXT]
     if code in allowed:
         return code
-    raise ValueError("a reason is required")
+    raise InvalidInput("a reason is required")
 
 
 Text = Annotated[str, Form(max_length=MAX_TEXT)]
@@ -311,7 +306,7 @@ async def assign(
 
     async def act(session: AsyncSession, ticket: Ticket) -> bool:
         if not organisation_id.isdigit() or len(organisation_id) > 9:
-            raise ValueError("no organisation chosen")
+            raise InvalidInput("no organisation chosen")
         organisation = await get_organisation(session, int(organisation_id))
         words = note.replace("\x00", "").strip()[:MAX_TEXT] or None
         await workflow.assign(
@@ -344,12 +339,12 @@ async def merge(request: Request, number: str, staff: StaffMember, into: Text = 
     async def act(session: AsyncSession, ticket: Ticket) -> bool:
         target = into.strip().upper()
         if not is_number(target):
-            raise ValueError("not a ticket number")
+            raise InvalidInput("not a ticket number")
         try:
             await workflow.merge(session, number=number, into=target, staff=staff)
         except (TicketNotFound, NotYourTicket):
             # The other ticket does not exist, or is another community's.
-            raise ValueError("unknown target") from None
+            raise InvalidInput("unknown target") from None
         return False
 
     return await _act(request, staff, number, "merged", act)
@@ -433,7 +428,7 @@ async def hand_to_organisation(
     async def act(session: AsyncSession, ticket: Ticket) -> bool:
         code = category.strip()
         if not code:
-            raise ValueError("no category chosen")
+            raise InvalidInput("no category chosen")
         await emergency.hand_to_organisation(
             session, number=number, staff=staff, category_code=code, note=_words(note)
         )

@@ -33,6 +33,7 @@ from services.public_tickets import (
     find_tickets,
     public_tickets,
 )
+from web.errors import meaning_of
 from web.open311 import views
 from web.open311.formats import FORMATS, error_response, format_of, render, render_status
 from web.open311.params import (
@@ -55,6 +56,13 @@ from web.state import WebState, request_state
 logger = logging.getLogger(__name__)
 
 
+def _status_of(exc: ServiceError) -> int:
+    """web.errors' one map, in GeoReport v2's codes: a refused value is a 400 there
+    (the spec has no 422)."""
+    status = meaning_of(exc).status
+    return 400 if status == 422 else status
+
+
 class Open311Route(APIRoute):
     """A route whose every error is answered in the Open311 format of its suffix."""
 
@@ -74,7 +82,7 @@ class Open311Route(APIRoute):
                 return error_response(format_of(request), 404, "No such service.")
             except ServiceError as exc:
                 logger.warning("open311.service_error %r", exc)
-                return error_response(format_of(request), 400, str(exc))
+                return error_response(format_of(request), _status_of(exc), str(exc))
             except StarletteHTTPException as exc:
                 return error_response(format_of(request), exc.status_code, str(exc.detail))
 
