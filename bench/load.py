@@ -110,11 +110,31 @@ async def run_telegram(
         async with gate:
             await telegram_conversation(stack.fake, first_id + i, i, pacer, out)
 
+    measured = await _measure(stack, one, residents)
+    return _result(out, measured, residents=residents, rate=rate, concurrency=concurrency)
+
+
+async def _measure(
+    stack: Stack, one: Callable[[int], Awaitable[None]], residents: int
+) -> tuple[float, dict[str, Any]]:
+    """Run `one` for every resident at once; the wall time and the CPU the stack used."""
     meter = stack.cpu_meter()
     meter.start()
     started = time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(residents)))
     elapsed = time.perf_counter() - started
+    return elapsed, meter.stop()
+
+
+def _result(
+    out: Outcome,
+    measured: tuple[float, dict[str, Any]],
+    *,
+    residents: int,
+    rate: float | None,
+    concurrency: int,
+) -> dict[str, Any]:
+    elapsed, cpu = measured
     result = summary(out.latencies, elapsed)
     result.update(
         residents=residents,
@@ -123,7 +143,7 @@ async def run_telegram(
         tickets_filed=out.filed,
         errors=len(out.errors),
         error_samples=out.errors[:5],
-        cpu=meter.stop(),
+        cpu=cpu,
     )
     return result
 
@@ -191,19 +211,5 @@ async def run_rest(
             async with gate:
                 await rest_conversation(client, f"telegram:{first_id + i}", i, pacer, out)
 
-        meter = stack.cpu_meter()
-        meter.start()
-        started = time.perf_counter()
-        await asyncio.gather(*(one(i) for i in range(residents)))
-        elapsed = time.perf_counter() - started
-    result = summary(out.latencies, elapsed)
-    result.update(
-        residents=residents,
-        offered_rate_per_s=rate,
-        concurrency=concurrency,
-        tickets_filed=out.filed,
-        errors=len(out.errors),
-        error_samples=out.errors[:5],
-        cpu=meter.stop(),
-    )
-    return result
+        measured = await _measure(stack, one, residents)
+    return _result(out, measured, residents=residents, rate=rate, concurrency=concurrency)

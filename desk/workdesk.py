@@ -407,11 +407,7 @@ class WorkDesk:
                 replies=[Reply(t("ack_reopened", language, number=number, organisation=name))]
             )
 
-        async def join(session: AsyncSession) -> WorkResult:
-            await workflow.follow(session, number=number, resident=resident)
-            return WorkResult(replies=[Reply(t("ack_followed", language, number=number))])
-
-        handlers = {Action.RATE: rate, Action.NOT_FIXED: not_fixed, Action.FOLLOW: join}
+        handlers = {Action.RATE: rate, Action.NOT_FIXED: not_fixed}
         handler = handlers.get(action) if action is not None else None
         if handler is None:
             return WorkResult(replies=[Reply(t("button_expired", language))])

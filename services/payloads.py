@@ -31,7 +31,6 @@ class Action(StrEnum):
     HAND = "s:hand"  # extra: the category's code, once chosen
     RATE = "r:rate"  # extra: the stars, 1 to 5
     NOT_FIXED = "r:nf"
-    FOLLOW = "r:join"
     CANCEL = "t:cancel"
     KEEP = "t:keep"
 
