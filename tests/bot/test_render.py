@@ -8,6 +8,7 @@ from telegram import InlineKeyboardMarkup, ReplyKeyboardMarkup
 from bot.render import (
     CALLBACK_DATA_LIMIT,
     TELEGRAM_TEXT_LIMIT,
+    Markup,
     inline_keyboard,
     messages,
     reply_keyboard,
@@ -16,8 +17,8 @@ from bot.render import (
 from desk.frontdesk import Button, Reply
 
 
-def _rows(markup: InlineKeyboardMarkup | None) -> list[list[tuple[str, str]]]:
-    assert markup is not None
+def _rows(markup: Markup | None) -> list[list[tuple[str, str]]]:
+    assert isinstance(markup, InlineKeyboardMarkup)
     return [
         [(button.text, str(button.callback_data)) for button in row]
         for row in markup.inline_keyboard

@@ -82,7 +82,7 @@ async def test_a_correction_without_the_value_asks_for_it_and_a_bad_one_is_refus
     await user.send_text("电话写错了，是139")
     replies = await user.wait_for_messages(2, timeout=30)
     said = "\n".join(message.text or "" for message in replies)
-    assert "139" in said and "电话" in replies[-1].text, said  # echoed, then asked again
+    assert "139" in said and "电话" in (replies[-1].text or ""), said  # echoed, then asked again
 
 
 async def test_an_english_correction(

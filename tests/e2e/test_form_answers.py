@@ -67,7 +67,7 @@ async def test_a_question_while_asked_for_the_address_is_answered_and_asked_agai
     await user.send_text("上门要收费吗？")
     replies = await user.wait_for_messages(2, timeout=30)
     text = "\n".join(message.text or "" for message in replies)
-    assert "不用付费" in text and "地址" in replies[-1].text, text
+    assert "不用付费" in text and "地址" in (replies[-1].text or ""), text
     await user.send_text("幸福小区3栋2单元501")
     assert "时间" in ((await one(user)).text or "")
     await user.send_text("随时都可以")

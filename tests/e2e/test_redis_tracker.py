@@ -27,7 +27,8 @@ def texts(replies: list[dict[str, object]]) -> str:
     parts = []
     for reply in replies:
         custom = reply.get("custom")
-        parts.append(str(reply.get("text") or (custom or {}).get("text", "")))  # type: ignore[union-attr]
+        custom_text = custom.get("text", "") if isinstance(custom, dict) else ""
+        parts.append(str(reply.get("text") or custom_text))
     return "\n".join(parts)
 
 
@@ -46,7 +47,8 @@ async def test_conversation_survives_an_engine_restart(
                 assert "地址" in texts(replies)
             stored = redis.Redis.from_url(redis_url)
             try:
-                keys = [key.decode() for key in stored.keys(f"*{sender}*")]
+                found = stored.keys(f"*{sender}*")
+                keys = [key.decode() if isinstance(key, bytes) else key for key in found]
                 expiries = [stored.ttl(key) for key in keys]
             finally:
                 stored.close()

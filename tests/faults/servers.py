@@ -101,7 +101,8 @@ class OwnPostgres:
         return make_url(self.admin_url).set(database=database).render_as_string(hide_password=False)
 
     def stop(self) -> None:
-        from pgserver._commands import pg_ctl
+        # pgserver makes its command functions at import time, so mypy cannot see them.
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
         pg_ctl(
             ["-w", "stop", "-m", "fast"], pgdata=self._server.pgdata, user=self._server.system_user

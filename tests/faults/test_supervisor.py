@@ -73,17 +73,17 @@ def test_a_crashing_process_is_restarted_and_the_others_keep_running(tmp_path: P
         )
     try:
         time.sleep(5)  # flaky: runs at 0 s, 1 s, 3 s (pauses of 1 s, then 2 s)
-        log = log_path.read_text()
-        assert "flaky stopped (exit code 3); restarting in 1 s" in log, log
-        assert "flaky stopped (exit code 3); restarting in 2 s" in log, log
-        assert len(_pids(log, "flaky")) >= 3
-        [steady] = _pids(log, "steady")  # started once, never stopped
-        [stubborn] = _pids(log, "stubborn")
+        logged = log_path.read_text()
+        assert "flaky stopped (exit code 3); restarting in 1 s" in logged, logged
+        assert "flaky stopped (exit code 3); restarting in 2 s" in logged, logged
+        assert len(_pids(logged, "flaky")) >= 3
+        [steady] = _pids(logged, "steady")  # started once, never stopped
+        [stubborn] = _pids(logged, "stubborn")
         assert _alive(steady) and _alive(stubborn)
-        assert "steady stopped" not in log
+        assert "steady stopped" not in logged
         # Interleaved, each line under its name, with the time: "12:00:01 steady     | steady up"
-        assert re.search(r"^\d\d:\d\d:\d\d steady +\| steady up$", log, re.M), log
-        assert re.search(r"^\d\d:\d\d:\d\d flaky +\| flaky up$", log, re.M), log
+        assert re.search(r"^\d\d:\d\d:\d\d steady +\| steady up$", logged, re.M), logged
+        assert re.search(r"^\d\d:\d\d:\d\d flaky +\| flaky up$", logged, re.M), logged
 
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(timeout=15) == 0
@@ -91,10 +91,10 @@ def test_a_crashing_process_is_restarted_and_the_others_keep_running(tmp_path: P
         if supervisor.poll() is None:
             supervisor.kill()
             supervisor.wait()
-    log = log_path.read_text()
-    assert "steady stopped (killed by SIGTERM)" in log, log
-    assert "stubborn did not stop in time; killing it" in log
-    assert "stubborn stopped (killed by SIGKILL)" in log
-    assert "every process has stopped" in log
+    logged = log_path.read_text()
+    assert "steady stopped (killed by SIGTERM)" in logged, logged
+    assert "stubborn did not stop in time; killing it" in logged
+    assert "stubborn stopped (killed by SIGKILL)" in logged
+    assert "every process has stopped" in logged
     time.sleep(0.2)
     assert not _alive(steady) and not _alive(stubborn)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from nlu.actions.clarify import likeliest_categories
 
 
@@ -31,7 +33,7 @@ async def test_unsure_offers_choices_then_a_person_after_two_misses(
     from nlu.actions.clarify import ActionClarifyCategory
     from tests.nlu.trackers import make_tracker
 
-    message = {
+    message: dict[str, Any] = {
         "event": "user",
         "text": "家里有点麻烦事",
         "parse_data": {

@@ -76,4 +76,5 @@ def test_the_terminal_gets_its_own_variation_and_the_other_fronts_theirs() -> No
         zh, en = said[f"{sender} zh"], said[f"{sender} en"]
         assert "点下方按钮发送定位" in _text(zh)
         assert "tap the button to send your location" in _text(en)
-        assert isinstance(zh.get("custom"), dict) and zh["custom"]["reply_keyboard"]
+        custom = zh.get("custom")
+        assert isinstance(custom, dict) and custom["reply_keyboard"]

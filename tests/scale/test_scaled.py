@@ -215,7 +215,7 @@ async def test_a_redelivered_update_is_handled_once_across_workers(scaled: Scale
     after = await scaled.worker_stats()
 
     def delta(name: str) -> int:
-        return sum(s[name] for s in after) - sum(s[name] for s in before)
+        return sum(int(s[name]) for s in after) - sum(int(s[name]) for s in before)
 
     assert (delta("handled"), delta("duplicates")) == (1, 2 * len(targets)), (before, after)
     assert all(s["duplicates"] > 0 for s in after), after

@@ -15,7 +15,7 @@ from tests.services.helpers import NOW, XINGFULI, community_id, events, make_sta
 PHONE = "+8613812345678"
 
 
-async def emergency(session: AsyncSession, owner: Resident, **contact: str) -> Ticket:
+async def emergency(session: AsyncSession, owner: Resident, phone: str | None = None) -> Ticket:
     return await record_alert(
         session,
         resident=owner,
@@ -23,7 +23,7 @@ async def emergency(session: AsyncSession, owner: Resident, **contact: str) -> T
         description="煤气味很大",
         language="zh",
         idempotency_key=None,
-        contact=Contact(**contact),
+        contact=Contact(phone=phone),
         now=NOW,
     )
 

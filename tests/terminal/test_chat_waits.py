@@ -144,7 +144,7 @@ def test_a_stack_still_starting_is_waited_for_not_started_again(
         started.append(command)
         raise AssertionError("a second stack was started on the same ports")
 
-    monkeypatch.setattr(supervisor.subprocess, "Popen", popen)
+    monkeypatch.setattr(subprocess, "Popen", popen)  # the module app.supervisor calls
     monkeypatch.setattr(supervisor, "check_served_model", lambda *_, **__: None)
     starting.ready_in(1.5)
     with supervisor.running_stack(settings, with_bot=True, log=tmp_path / "stack.log"):
